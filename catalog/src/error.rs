@@ -1,0 +1,53 @@
+//! Errors of the catalog: storage, naming and conflicts.
+
+/// A catalog failure. The server maps each variant to one SQLSTATE.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("relation \"{0}\" does not exist")]
+    TableNotFound(String),
+    #[error("relation \"{0}\" already exists")]
+    TableExists(String),
+    #[error("schema \"{0}\" does not exist")]
+    SchemaNotFound(String),
+    #[error("schema \"{0}\" already exists")]
+    SchemaExists(String),
+    #[error("schema \"{0}\" is not empty")]
+    SchemaNotEmpty(String),
+    #[error("invalid name \"{0}\": {1}")]
+    InvalidName(String, String),
+    #[error("schema \"{0}\" is read-only")]
+    ReadOnly(String),
+    #[error("column types do not match table \"{table}\": {message}")]
+    SchemaMismatch { table: String, message: String },
+    #[error("role \"{0}\" does not exist")]
+    RoleNotFound(String),
+    #[error("storage error: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("storage I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("corrupt catalog file {path}: {message}")]
+    Corrupt { path: String, message: String },
+}
+
+impl CatalogError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        CatalogError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+impl From<CatalogError> for datafusion::error::DataFusionError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::DataFusion(inner) => inner,
+            other => datafusion::error::DataFusionError::External(Box::new(other)),
+        }
+    }
+}

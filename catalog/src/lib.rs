@@ -1,0 +1,53 @@
+//! Everything lakehouse keeps on disk, and the DataFusion catalog over it.
+//!
+//! Layout of a data directory (see [`DataDir`]):
+//! ```text
+//! <data_dir>/tables/<schema>/<table>/   one Delta Lake table each (_delta_log + parquet)
+//! <data_dir>/views/<schema>/<view>.json view definitions (SQL text)
+//! <data_dir>/system/roles.json          roles with SCRAM-SHA-256 verifiers
+//! <data_dir>/import/                    default import root for server-side files
+//! ```
+//! Every user-visible change to a table is one Delta commit, so a crash
+//! (`kill -9`) leaves each table at its last committed version; lineage rides
+//! in the commit metadata, so `lakehouse.datasets` is computed from the logs.
+
+mod catalog_provider;
+mod data_dir;
+mod error;
+mod lineage;
+pub mod pg_types;
+mod roles;
+mod schema_provider;
+pub mod system;
+mod table_store;
+mod views;
+
+pub use catalog_provider::LakehouseCatalog;
+pub use data_dir::DataDir;
+pub use error::CatalogError;
+pub use lineage::Lineage;
+pub use roles::{Role, RoleStore, ScramVerifier};
+pub use schema_provider::DeltaSchemaProvider;
+pub use table_store::{DeltaTableStore, TableIdent, TableStats, WriteMode};
+pub use views::ViewStore;
+
+/// The schema new tables land in when none is named.
+pub const DEFAULT_SCHEMA: &str = "public";
+/// The read-only system schema.
+pub const SYSTEM_SCHEMA: &str = "lakehouse";
+
+/// Errors of the Delta storage layer, for callers that classify errors.
+pub use deltalake::DeltaTableError as StorageError;
+
+/// A DataFusion context able to plan Delta writes (the Delta extension
+/// planner is installed); every lakehouse session derives from one.
+pub fn new_session_context(
+    config: datafusion::execution::context::SessionConfig,
+) -> datafusion::prelude::SessionContext {
+    let state = datafusion::execution::session_state::SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
+        .build();
+    datafusion::prelude::SessionContext::new_with_state(state)
+}

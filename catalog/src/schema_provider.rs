@@ -1,0 +1,193 @@
+//! `DeltaSchemaProvider`: one user schema, its Delta tables and its views.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::view::ViewTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use deltalake::DeltaTable;
+use tokio::sync::Mutex;
+
+use crate::{CatalogError, DeltaTableStore, TableIdent, ViewStore};
+
+/// A user schema: Delta tables on disk plus persisted views.
+#[derive(Debug)]
+pub struct DeltaSchemaProvider {
+    name: String,
+    store: DeltaTableStore,
+    views: ViewStore,
+}
+
+impl DeltaSchemaProvider {
+    pub fn new(name: impl Into<String>, store: DeltaTableStore, views: ViewStore) -> Self {
+        DeltaSchemaProvider {
+            name: name.into(),
+            store,
+            views,
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for DeltaSchemaProvider {
+    fn table_names(&self) -> Vec<String> {
+        let mut names = self.store.table_names(&self.name);
+        names.extend(self.views.names(&self.name));
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(view) = self.views.get(&self.name, name) {
+            return Ok(Some(view));
+        }
+        let ident = TableIdent::new(&self.name, name);
+        match self.store.open(&ident).await.map_err(DataFusionError::from)? {
+            Some(table) => Ok(Some(Arc::new(LiveDeltaTable::try_new(table)?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
+        if self.views.get(&self.name, name).is_some() {
+            Ok(Some(TableType::View))
+        } else if self.store.table_exists(&TableIdent::new(&self.name, name)) {
+            Ok(Some(TableType::Base))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Reached by DataFusion's `CREATE VIEW`; plain tables are created through
+    /// [`DeltaTableStore`] instead, so anything else is refused.
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(view) = (table.as_ref() as &dyn Any).downcast_ref::<ViewTable>() else {
+            return Err(DataFusionError::Plan(format!(
+                "cannot register in-memory table \"{name}\": tables are created with CREATE TABLE"
+            )));
+        };
+        let definition = view.definition().cloned().ok_or_else(|| {
+            DataFusionError::Plan(format!("view \"{name}\" has no SQL definition to persist"))
+        })?;
+        if self.store.table_exists(&TableIdent::new(&self.name, &name)) {
+            return Err(CatalogError::TableExists(format!("{}.{name}", self.name)).into());
+        }
+        self.views
+            .put(&self.name, &name, &definition, table.clone())
+            .map_err(DataFusionError::from)?;
+        Ok(None)
+    }
+
+    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(view) = self.views.get(&self.name, name) {
+            self.views.remove(&self.name, name)?;
+            return Ok(Some(view));
+        }
+        let ident = TableIdent::new(&self.name, name);
+        if !self.store.table_exists(&ident) {
+            return Ok(None);
+        }
+        self.store.drop_table(&ident)?;
+        // DataFusion only checks for Some; the dropped table has no provider left.
+        Ok(Some(Arc::new(datafusion::datasource::empty::EmptyTable::new(
+            Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+        ))))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.views.get(&self.name, name).is_some()
+            || self.store.table_exists(&TableIdent::new(&self.name, name))
+    }
+}
+
+/// A Delta table that reads its latest commit at every scan, so long-lived
+/// plans (views, prepared statements) never serve a stale snapshot.
+#[derive(Debug)]
+pub struct LiveDeltaTable {
+    schema: SchemaRef,
+    table: Mutex<DeltaTable>,
+}
+
+impl LiveDeltaTable {
+    fn try_new(table: DeltaTable) -> Result<Self> {
+        let schema = table_arrow_schema(&table)?;
+        Ok(LiveDeltaTable {
+            schema,
+            table: Mutex::new(table),
+        })
+    }
+
+    /// The provider of the latest committed version.
+    async fn latest(&self) -> Result<Arc<dyn TableProvider>> {
+        let mut table = self.table.lock().await;
+        table
+            .update_state()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        table.table_provider().await
+    }
+}
+
+/// The Arrow schema DataFusion reads a Delta table with.
+pub(crate) fn table_arrow_schema(table: &DeltaTable) -> Result<SchemaRef> {
+    use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
+    let snapshot = table
+        .snapshot()
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let schema: datafusion::arrow::datatypes::Schema = snapshot
+        .schema()
+        .as_ref()
+        .try_into_arrow()
+        .map_err(|e: datafusion::arrow::error::ArrowError| DataFusionError::ArrowError(Box::new(e), None))?;
+    Ok(Arc::new(schema))
+}
+
+#[async_trait]
+impl TableProvider for LiveDeltaTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Inexact: DataFusion keeps the filter above the scan, and the scan
+        // still uses it to skip files.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.latest().await?.scan(state, projection, filters, limit).await
+    }
+
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.latest().await?.insert_into(state, input, insert_op).await
+    }
+}

@@ -1,0 +1,92 @@
+//! The `lakehouse` system schema: read-only tables computed at query time from
+//! the Delta logs, never from a second copy that could drift.
+
+mod columns;
+mod datasets;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::DeltaTableStore;
+pub use columns::ColumnsTable;
+pub use datasets::DatasetsTable;
+
+/// A system table: a fixed schema and a function that computes its rows.
+#[async_trait]
+pub trait SystemTableSource: Send + Sync + Debug + 'static {
+    fn schema(&self) -> SchemaRef;
+    async fn batch(&self) -> Result<RecordBatch>;
+}
+
+/// Adapts a [`SystemTableSource`] to DataFusion.
+#[derive(Debug)]
+pub struct SystemTable<T>(pub T);
+
+#[async_trait]
+impl<T: SystemTableSource> TableProvider for SystemTable<T> {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.0.batch().await?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.0.schema(),
+            projection.cloned(),
+        )?)
+    }
+}
+
+/// The `lakehouse` schema.
+#[derive(Debug)]
+pub struct SystemSchema {
+    store: DeltaTableStore,
+}
+
+impl SystemSchema {
+    pub fn new(store: DeltaTableStore) -> Self {
+        SystemSchema { store }
+    }
+}
+
+const TABLES: [&str; 2] = ["columns", "datasets"];
+
+#[async_trait]
+impl SchemaProvider for SystemSchema {
+    fn table_names(&self) -> Vec<String> {
+        TABLES.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(match name {
+            "datasets" => Some(Arc::new(SystemTable(DatasetsTable::new(self.store.clone())))),
+            "columns" => Some(Arc::new(SystemTable(ColumnsTable::new(self.store.clone())))),
+            _ => None,
+        })
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        TABLES.contains(&name)
+    }
+}

@@ -1,0 +1,402 @@
+//! `DeltaTableStore`: create, open, write and drop the Delta tables of a data dir.
+//!
+//! A table exists exactly when its `_delta_log` holds a commit; every write
+//! here is one commit, so readers and a crash see whole statements or nothing.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::Session;
+use datafusion::logical_expr::LogicalPlan;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+use futures::TryStreamExt;
+
+use crate::data_dir::{DataDir, validate_name};
+use crate::{CatalogError, Lineage};
+
+/// A schema-qualified table name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableIdent {
+    pub schema: String,
+    pub table: String,
+}
+
+impl TableIdent {
+    pub fn new(schema: impl Into<String>, table: impl Into<String>) -> Self {
+        TableIdent {
+            schema: schema.into(),
+            table: table.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for TableIdent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.table)
+    }
+}
+
+/// How a write treats rows already in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Fails if the table exists.
+    Create,
+    Append,
+    /// Replaces all rows (and the schema) in one commit.
+    Replace,
+}
+
+/// Figures computed from a table's current snapshot and log.
+#[derive(Debug, Clone, Default)]
+pub struct TableStats {
+    pub version: i64,
+    pub rows: i64,
+    pub bytes: i64,
+    pub files: i64,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    /// Commit time of version 0, ms since the epoch.
+    pub created_ms: Option<i64>,
+    /// Commit time of the latest version, ms since the epoch.
+    pub updated_ms: Option<i64>,
+    /// Lineage of every commit that carried some, oldest first.
+    pub lineage: Vec<(i64, Lineage)>,
+}
+
+
+/// Opens, creates, writes and drops the Delta tables under a [`DataDir`].
+#[derive(Debug, Clone)]
+pub struct DeltaTableStore {
+    dir: DataDir,
+}
+
+impl DeltaTableStore {
+    pub fn new(dir: DataDir) -> Self {
+        DeltaTableStore { dir }
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    /// Schemas on disk (directories under `tables/`), sorted.
+    pub fn schema_names(&self) -> Vec<String> {
+        list_dirs(&self.dir.tables(), |_| true)
+    }
+
+    pub fn schema_exists(&self, schema: &str) -> bool {
+        validate_name(schema).is_ok() && self.dir.schema_dir(schema).is_dir()
+    }
+
+    pub fn create_schema(&self, schema: &str, if_not_exists: bool) -> Result<(), CatalogError> {
+        validate_name(schema)?;
+        let path = self.dir.schema_dir(schema);
+        if path.is_dir() {
+            return if if_not_exists {
+                Ok(())
+            } else {
+                Err(CatalogError::SchemaExists(schema.to_string()))
+            };
+        }
+        std::fs::create_dir_all(&path).map_err(|e| CatalogError::io(&path, e))
+    }
+
+    /// Removes an empty schema (`cascade` drops its tables first).
+    pub fn drop_schema(&self, schema: &str, cascade: bool) -> Result<(), CatalogError> {
+        if !self.schema_exists(schema) {
+            return Err(CatalogError::SchemaNotFound(schema.to_string()));
+        }
+        let tables = self.table_names(schema);
+        if !tables.is_empty() && !cascade {
+            return Err(CatalogError::SchemaNotEmpty(schema.to_string()));
+        }
+        for t in tables {
+            self.drop_table(&TableIdent::new(schema, t))?;
+        }
+        let path = self.dir.schema_dir(schema);
+        remove_dir_crash_safe(&path)
+    }
+
+    /// Committed tables of a schema, sorted.
+    pub fn table_names(&self, schema: &str) -> Vec<String> {
+        if validate_name(schema).is_err() {
+            return Vec::new();
+        }
+        list_dirs(&self.dir.schema_dir(schema), |p| {
+            p.join("_delta_log").is_dir() && has_commit(&p.join("_delta_log"))
+        })
+    }
+
+    pub fn table_exists(&self, ident: &TableIdent) -> bool {
+        validate_name(&ident.schema).is_ok()
+            && validate_name(&ident.table).is_ok()
+            && self.table_names(&ident.schema).contains(&ident.table)
+    }
+
+    /// Loads the latest version of a table, or `None` if it does not exist.
+    pub async fn open(&self, ident: &TableIdent) -> Result<Option<DeltaTable>, CatalogError> {
+        if !self.table_exists(ident) {
+            return Ok(None);
+        }
+        let url = self.dir.table_url(&ident.schema, &ident.table)?;
+        match deltalake::open_table(url).await {
+            Ok(t) => Ok(Some(t)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates an empty table with `schema`; `Ok(false)` if it existed and
+    /// `if_not_exists` was given.
+    pub async fn create_table(
+        &self,
+        ident: &TableIdent,
+        schema: SchemaRef,
+        if_not_exists: bool,
+        owner: &str,
+    ) -> Result<bool, CatalogError> {
+        self.check_writable_ident(ident)?;
+        if self.table_exists(ident) {
+            return if if_not_exists {
+                Ok(false)
+            } else {
+                Err(CatalogError::TableExists(ident.to_string()))
+            };
+        }
+        self.write_batches(
+            ident,
+            schema,
+            Vec::new(),
+            WriteMode::Create,
+            owner,
+            None,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Writes in-memory batches as one commit (creating the table if needed
+    /// and `mode` allows). Returns the rows written.
+    pub async fn write_batches(
+        &self,
+        ident: &TableIdent,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        mode: WriteMode,
+        user: &str,
+        lineage: Option<&Lineage>,
+    ) -> Result<u64, CatalogError> {
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let table = self.table_for_write(ident, mode).await?;
+        let batches = if batches.is_empty() {
+            vec![RecordBatch::new_empty(schema)]
+        } else {
+            batches
+        };
+        let builder = table
+            .write(batches)
+            .with_save_mode(save_mode(mode))
+            .with_commit_properties(commit_properties(lineage, user));
+        let builder = if mode == WriteMode::Replace {
+            builder.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+        } else {
+            builder
+        };
+        builder.await?;
+        Ok(rows)
+    }
+
+    /// Streams the result of `plan` into the table as one commit.
+    pub async fn write_plan(
+        &self,
+        ident: &TableIdent,
+        plan: LogicalPlan,
+        session: Arc<dyn Session>,
+        mode: WriteMode,
+        user: &str,
+        lineage: Option<&Lineage>,
+    ) -> Result<DeltaTable, CatalogError> {
+        let table = self.table_for_write(ident, mode).await?;
+        let builder = table
+            .write(std::iter::empty())
+            .with_input_plan(plan)
+            .with_session_state(session)
+            .with_save_mode(save_mode(mode))
+            .with_commit_properties(commit_properties(lineage, user));
+        let builder = if mode == WriteMode::Replace {
+            builder.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+        } else {
+            builder
+        };
+        Ok(builder.await?)
+    }
+
+    async fn table_for_write(
+        &self,
+        ident: &TableIdent,
+        mode: WriteMode,
+    ) -> Result<DeltaTable, CatalogError> {
+        self.check_writable_ident(ident)?;
+        let exists = self.table_exists(ident);
+        match (mode, exists) {
+            (WriteMode::Create, true) => {
+                return Err(CatalogError::TableExists(ident.to_string()));
+            }
+            (WriteMode::Append, false) => {
+                return Err(CatalogError::TableNotFound(ident.to_string()));
+            }
+            _ => {}
+        }
+        if !exists {
+            // Leftovers of a write that crashed before its first commit are
+            // invisible; clear them so the new table starts clean.
+            let dir = self.dir.table_dir(&ident.schema, &ident.table);
+            if dir.exists() {
+                remove_dir_crash_safe(&dir)?;
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| CatalogError::io(&dir, e))?;
+        }
+        let url = self.dir.table_url(&ident.schema, &ident.table)?;
+        Ok(DeltaTable::try_from_url(url).await?)
+    }
+
+    fn check_writable_ident(&self, ident: &TableIdent) -> Result<(), CatalogError> {
+        validate_name(&ident.schema)?;
+        validate_name(&ident.table)?;
+        if ident.schema == crate::SYSTEM_SCHEMA || ident.schema == "pg_catalog" {
+            return Err(CatalogError::ReadOnly(ident.schema.clone()));
+        }
+        if !self.schema_exists(&ident.schema) {
+            return Err(CatalogError::SchemaNotFound(ident.schema.clone()));
+        }
+        Ok(())
+    }
+
+    /// Drops a table. The directory is first renamed aside (atomic), so a crash
+    /// mid-delete never leaves a half table visible.
+    pub fn drop_table(&self, ident: &TableIdent) -> Result<(), CatalogError> {
+        if !self.table_exists(ident) {
+            return Err(CatalogError::TableNotFound(ident.to_string()));
+        }
+        remove_dir_crash_safe(&self.dir.table_dir(&ident.schema, &ident.table))
+    }
+
+    /// Size, row count, ownership and history of a table.
+    pub async fn stats(&self, table: &DeltaTable) -> Result<TableStats, CatalogError> {
+        let snapshot = table.snapshot()?;
+        let mut stats = TableStats {
+            version: snapshot.version() as i64,
+            ..Default::default()
+        };
+        for file in snapshot.log_data().iter() {
+            stats.files += 1;
+            stats.bytes += file.size();
+            stats.rows += file.num_records().unwrap_or(0) as i64;
+        }
+        stats.description = snapshot.metadata().description().map(str::to_string);
+        let history: Vec<_> = table.history(None).try_collect().await?;
+        // history() yields newest first.
+        for (i, info) in history.iter().rev().enumerate() {
+            let version = i as i64;
+            let lineage = Lineage::from_commit_info(&info.info);
+            if version == 0 {
+                stats.created_ms = info.timestamp;
+                // The role that created the table owns it.
+                stats.owner = lineage.as_ref().map(|l| l.user.clone());
+            }
+            stats.updated_ms = info.timestamp.or(stats.updated_ms);
+            if let Some(l) = lineage.filter(|l| l.source.is_some()) {
+                stats.lineage.push((version, l));
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Whether a file with this SHA-256 was already ingested into the table.
+    pub async fn contains_source_hash(
+        &self,
+        table: &DeltaTable,
+        sha256: &str,
+    ) -> Result<bool, CatalogError> {
+        let history: Vec<_> = table.history(None).try_collect().await?;
+        Ok(history.iter().any(|info| {
+            Lineage::from_commit_info(&info.info).is_some_and(|l| l.sha256.as_deref() == Some(sha256))
+        }))
+    }
+}
+
+fn save_mode(mode: WriteMode) -> SaveMode {
+    match mode {
+        WriteMode::Create => SaveMode::ErrorIfExists,
+        WriteMode::Append => SaveMode::Append,
+        WriteMode::Replace => SaveMode::Overwrite,
+    }
+}
+
+/// Every commit records who made it; writes with a known source add lineage.
+fn commit_properties(lineage: Option<&Lineage>, user: &str) -> CommitProperties {
+    let lineage = lineage.cloned().unwrap_or_else(|| Lineage {
+        operation: "write".into(),
+        source: None,
+        sha256: None,
+        user: user.to_string(),
+    });
+    CommitProperties::default().with_metadata(lineage.to_commit_metadata())
+}
+
+/// A Delta log directory holds at least one commit or checkpoint.
+fn has_commit(log_dir: &std::path::Path) -> bool {
+    std::fs::read_dir(log_dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".json") || name.ends_with(".checkpoint.parquet")
+        })
+    })
+}
+
+fn list_dirs(dir: &std::path::Path, keep: impl Fn(&std::path::Path) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter(|e| keep(&e.path()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Renames `path` to a hidden sibling, then deletes it. After a crash the
+/// hidden leftover is ignored by listings and removed by the next drop.
+fn remove_dir_crash_safe(path: &std::path::Path) -> Result<(), CatalogError> {
+    let Some(name) = path.file_name() else {
+        return Ok(());
+    };
+    let trash = path.with_file_name(format!(
+        ".dropped-{}-{}",
+        name.to_string_lossy(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::rename(path, &trash).map_err(|e| CatalogError::io(path, e))?;
+    std::fs::remove_dir_all(&trash).map_err(|e| CatalogError::io(&trash, e))
+}
+
+impl DeltaTableStore {
+    /// Rows in the table's current snapshot (from file statistics).
+    pub fn row_count(&self, table: &DeltaTable) -> Result<i64, CatalogError> {
+        Ok(table
+            .snapshot()?
+            .log_data()
+            .iter()
+            .map(|f| f.num_records().unwrap_or(0) as i64)
+            .sum())
+    }
+}

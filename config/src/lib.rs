@@ -1,0 +1,262 @@
+//! `lakehouse.toml`: every server setting, its default, and how it is overridden.
+//!
+//! Precedence, lowest to highest: built-in defaults, the TOML file, `LAKEHOUSE_*`
+//! environment variables, command-line flags (applied by the caller through
+//! [`Config::with_overrides`]). Every failure names the key that is wrong, so an
+//! operator can fix the file without reading source.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything that can go wrong while loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// The server's settings. Field names are the TOML keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the Postgres wire listener binds (`listen`). Never 5432: that port
+    /// belongs to a real PostgreSQL.
+    pub listen: String,
+    /// Directory holding every table, the role store and imports (`data_dir`).
+    pub data_dir: PathBuf,
+    /// Directories server-side file paths may resolve under (`import_roots`).
+    /// Empty means the defaults: the working directory and `<data_dir>/import`.
+    pub import_roots: Vec<PathBuf>,
+    /// The one database (catalog) name clients connect to (`database`).
+    pub database: String,
+    /// Name of the bootstrap admin role created at first start (`admin_user`).
+    pub admin_user: String,
+    /// PBKDF2 iterations for new SCRAM-SHA-256 verifiers (`scram_iterations`).
+    pub scram_iterations: u32,
+    /// Rows per Arrow batch when ingesting files (`ingest_batch_rows`).
+    pub ingest_batch_rows: usize,
+    /// Log filter in `tracing` syntax, e.g. `info` or `lakehouse=debug` (`log`).
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:5433".to_string(),
+            data_dir: PathBuf::from("./lakehouse-data"),
+            import_roots: Vec::new(),
+            database: "lakehouse".to_string(),
+            admin_user: "lakehouse".to_string(),
+            scram_iterations: 4096,
+            ingest_batch_rows: 65_536,
+            log: "info".to_string(),
+        }
+    }
+}
+
+/// Values given on the command line; `None` keeps what file and env said.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// Like [`Config::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::from_toml_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_toml_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; unknown keys and wrong types are errors naming the key.
+    pub fn from_toml_str(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().to_string())
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        let get = |key: &str| env.get(&format!("LAKEHOUSE_{}", key.to_uppercase()));
+        if let Some(v) = get("listen") {
+            self.listen = v.clone();
+        }
+        if let Some(v) = get("data_dir") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("import_roots") {
+            self.import_roots = std::env::split_paths(v).collect();
+        }
+        if let Some(v) = get("database") {
+            self.database = v.clone();
+        }
+        if let Some(v) = get("admin_user") {
+            self.admin_user = v.clone();
+        }
+        if let Some(v) = get("scram_iterations") {
+            self.scram_iterations = parse_env("scram_iterations", v)?;
+        }
+        if let Some(v) = get("ingest_batch_rows") {
+            self.ingest_batch_rows = parse_env("ingest_batch_rows", v)?;
+        }
+        if let Some(v) = get("log") {
+            self.log = v.clone();
+        }
+        Ok(())
+    }
+
+    /// Applies command-line values and validates the result again.
+    pub fn with_overrides(mut self, overrides: Overrides) -> Result<Config, ConfigError> {
+        if let Some(dir) = overrides.data_dir {
+            self.data_dir = dir;
+        }
+        if let Some(listen) = overrides.listen {
+            self.listen = listen;
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            message,
+        };
+        let addr: SocketAddr = self.listen.parse().map_err(|e| {
+            invalid(
+                "listen",
+                format!("`{}` is not an address:port ({e})", self.listen),
+            )
+        })?;
+        if addr.port() == 5432 {
+            return Err(invalid(
+                "listen",
+                "port 5432 is reserved for PostgreSQL itself; lakehouse defaults to 5433".into(),
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty".into()));
+        }
+        if self.database.is_empty() {
+            return Err(invalid("database", "must not be empty".into()));
+        }
+        if self.admin_user.is_empty() {
+            return Err(invalid("admin_user", "must not be empty".into()));
+        }
+        if self.scram_iterations < 4096 {
+            return Err(invalid(
+                "scram_iterations",
+                format!(
+                    "{} is below 4096, the minimum RFC 7677 allows",
+                    self.scram_iterations
+                ),
+            ));
+        }
+        if self.ingest_batch_rows == 0 {
+            return Err(invalid("ingest_batch_rows", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The listen address, already validated.
+    pub fn listen_addr(&self) -> SocketAddr {
+        // validate() proved this parses; a default keeps this total anyway.
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5433)))
+    }
+
+    /// Import roots in force: the configured ones, or the documented defaults.
+    pub fn effective_import_roots(&self) -> Vec<PathBuf> {
+        if !self.import_roots.is_empty() {
+            return self.import_roots.clone();
+        }
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        vec![cwd, self.data_dir.join("import")]
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e| ConfigError::Invalid {
+        key: key.to_string(),
+        message: format!("LAKEHOUSE_{}=`{value}`: {e}", key.to_uppercase()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load_from(None, &HashMap::new()).expect("defaults load");
+        assert_eq!(c.listen, "127.0.0.1:5433");
+        assert_eq!(c.database, "lakehouse");
+    }
+
+    #[test]
+    fn shipped_example_file_matches_defaults() {
+        let text = include_str!("../lakehouse.toml");
+        let parsed = Config::from_toml_str(text).expect("documented file parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml_str("lisen = \"x\"").unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_is_named() {
+        let env = HashMap::from([("LAKEHOUSE_LISTEN".to_string(), "nope".to_string())]);
+        let err = Config::load_from(None, &env).unwrap_err().to_string();
+        assert!(err.contains("`listen`"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file_values() {
+        let env = HashMap::from([("LAKEHOUSE_SCRAM_ITERATIONS".to_string(), "x".to_string())]);
+        let err = Config::load_from(None, &env).unwrap_err().to_string();
+        assert!(err.contains("scram_iterations"), "{err}");
+        let env = HashMap::from([("LAKEHOUSE_DATA_DIR".to_string(), "/tmp/d".to_string())]);
+        let c = Config::load_from(None, &env).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/d"));
+    }
+}

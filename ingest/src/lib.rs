@@ -1,0 +1,11 @@
+//! Readers that turn files into Arrow record batches.
+//!
+//! This crate knows file formats and nothing about tables or SQL: it validates,
+//! infers a schema and yields batches. Where the batches go (a Delta table, a
+//! COPY stream) is the caller's business.
+
+pub mod csv;
+pub mod pg_copy;
+mod error;
+
+pub use error::IngestError;

@@ -1,0 +1,1 @@
+//! Schema evolution: diffs between schemas and migration rules (not yet implemented).

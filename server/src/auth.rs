@@ -1,0 +1,177 @@
+//! `ScramAuthenticator`: the startup phase. Checks the database name, runs
+//! SCRAM-SHA-256 against stored verifiers, then opens the client's [`Session`].
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::Sink;
+use lakehouse_catalog::{RoleStore, ScramVerifier};
+use pgwire::api::ClientInfo;
+use pgwire::api::auth::mechanism::AuthMechanismFactory;
+use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
+use pgwire::api::auth::{
+    AuthDriver, AuthOutcome, AuthSource, LoginInfo, Password, ServerParameterProvider,
+    StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata,
+};
+use pgwire::api::ConnectionManager;
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+
+use crate::server::ServerState;
+
+/// Looks up SCRAM verifiers; never sees or stores a password.
+#[derive(Debug)]
+struct RoleVerifiers {
+    roles: Arc<RoleStore>,
+}
+
+#[async_trait]
+impl AuthSource for RoleVerifiers {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        // Only SCRAM is offered; no password-returning path exists.
+        Err(PgWireError::InvalidPassword(
+            login.user().unwrap_or_default().to_string(),
+        ))
+    }
+
+    async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
+        let user = login.user().unwrap_or_default().to_string();
+        let verifier = self
+            .roles
+            .get(&user)
+            .and_then(|r| r.verifier)
+            .and_then(|v| ScramVerifier::parse(&v))
+            .ok_or_else(|| PgWireError::InvalidPassword(user.clone()))?;
+        Ok((
+            ScramSecret::Verifier {
+                salt: verifier.salt,
+                iterations: verifier.iterations as usize,
+                stored_key: verifier.stored_key,
+                server_key: verifier.server_key,
+            },
+            None,
+        ))
+    }
+}
+
+/// Parameters reported to the client after authentication.
+pub struct ServerParameters;
+
+impl ServerParameterProvider for ServerParameters {
+    fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
+    where
+        C: ClientInfo,
+    {
+        let user = client.metadata().get("user").cloned().unwrap_or_default();
+        let app = client
+            .metadata()
+            .get("application_name")
+            .cloned()
+            .unwrap_or_default();
+        let mut params = HashMap::from([
+            ("server_version".to_string(), lakehouse_udfs::PG_VERSION.to_string()),
+            ("server_encoding".into(), "UTF8".into()),
+            ("client_encoding".into(), "UTF8".into()),
+            ("DateStyle".into(), "ISO, MDY".into()),
+            ("IntervalStyle".into(), "postgres".into()),
+            ("TimeZone".into(), "UTC".into()),
+            ("integer_datetimes".into(), "on".into()),
+            ("standard_conforming_strings".into(), "on".into()),
+            ("in_hot_standby".into(), "off".into()),
+            ("default_transaction_read_only".into(), "off".into()),
+            ("scram_iterations".into(), "4096".into()),
+            ("application_name".into(), app),
+        ]);
+        params.insert("session_authorization".into(), user);
+        Some(params)
+    }
+}
+
+/// The startup handler.
+pub struct ScramAuthenticator {
+    state: Arc<ServerState>,
+    driver: AuthDriver<ServerParameters>,
+    scram: ScramAuth,
+}
+
+impl ScramAuthenticator {
+    pub fn new(state: Arc<ServerState>, connections: Arc<ConnectionManager>) -> Self {
+        let scram = ScramAuth::new(Arc::new(RoleVerifiers {
+            roles: state.roles.clone(),
+        }));
+        ScramAuthenticator {
+            driver: AuthDriver::new(ServerParameters).with_connection_manager(connections),
+            scram,
+            state,
+        }
+    }
+
+    fn fatal(code: &str, message: String) -> PgWireError {
+        PgWireError::UserError(Box::new(ErrorInfo::new(
+            "FATAL".to_string(),
+            code.to_string(),
+            message,
+        )))
+    }
+
+    /// After SCRAM succeeded: build the session the connection will use.
+    fn open_session<C: ClientInfo>(&self, client: &mut C) -> PgWireResult<()> {
+        let user = client.metadata().get("user").cloned().unwrap_or_default();
+        let role = self
+            .state
+            .roles
+            .get(&user)
+            .ok_or_else(|| PgWireError::InvalidPassword(user.clone()))?;
+        let session = self.state.new_session(&role.name, role.superuser);
+        client.session_extensions().insert(session);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StartupHandler for ScramAuthenticator {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let outcome = match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                let user = client.metadata().get("user").cloned().unwrap_or_default();
+                if user.is_empty() {
+                    return Err(PgWireError::UserNameRequired);
+                }
+                let database = client
+                    .metadata()
+                    .get("database")
+                    .cloned()
+                    .unwrap_or_else(|| user.clone());
+                if database != self.state.config.database {
+                    return Err(Self::fatal(
+                        "3D000",
+                        format!("database \"{database}\" does not exist"),
+                    ));
+                }
+                self.driver
+                    .begin_authentication(client, self.scram.create())
+                    .await?
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                self.driver.advance_authentication(client, message).await?
+            }
+            _ => return Ok(()),
+        };
+        match outcome {
+            AuthOutcome::InProgress => Ok(()),
+            AuthOutcome::Authenticated { final_message, .. } => {
+                self.open_session(client)?;
+                self.driver.complete_authentication(client, final_message).await
+            }
+        }
+    }
+}

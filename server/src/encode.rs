@@ -1,0 +1,317 @@
+//! Arrow to Postgres: column types, and values in text or binary format.
+//!
+//! One code path encodes a cell for both `DataRow` messages and COPY output
+//! ([`FieldSink`]), so a value looks the same in `SELECT` and `COPY TO`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+    Float64Array, GenericListArray, Int16Array, Int32Array, Int64Array, LargeStringArray,
+    StringArray, StringViewArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions as ArrowFormatOptions};
+use pgwire::api::Type;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{CopyEncoder, DataRowEncoder, FieldInfo};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
+use pgwire::types::ToSqlText;
+use postgres_types::ToSql;
+use rust_decimal::Decimal;
+
+/// The Postgres type a column of `data_type` is sent as.
+pub fn pg_type(data_type: &DataType) -> Type {
+    match data_type {
+        DataType::Boolean => Type::BOOL,
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
+        DataType::Int32 | DataType::UInt16 => Type::INT4,
+        DataType::Int64 | DataType::UInt32 => Type::INT8,
+        DataType::UInt64 | DataType::Decimal128(..) | DataType::Decimal256(..) => Type::NUMERIC,
+        DataType::Float16 | DataType::Float32 => Type::FLOAT4,
+        DataType::Float64 => Type::FLOAT8,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Type::TEXT,
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => Type::BYTEA,
+        DataType::Date32 | DataType::Date64 => Type::DATE,
+        DataType::Timestamp(_, None) => Type::TIMESTAMP,
+        DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
+        DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
+        DataType::Dictionary(_, value) => pg_type(value),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            match pg_type(f.data_type()) {
+                Type::BOOL => Type::BOOL_ARRAY,
+                Type::INT2 => Type::INT2_ARRAY,
+                Type::INT4 => Type::INT4_ARRAY,
+                Type::INT8 => Type::INT8_ARRAY,
+                Type::FLOAT4 => Type::FLOAT4_ARRAY,
+                Type::FLOAT8 => Type::FLOAT8_ARRAY,
+                Type::NUMERIC => Type::NUMERIC_ARRAY,
+                Type::DATE => Type::DATE_ARRAY,
+                Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
+                Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
+                _ => Type::TEXT_ARRAY,
+            }
+        }
+        _ => Type::TEXT,
+    }
+}
+
+/// Row description for `schema`, each column in the format the client asked for.
+pub fn field_infos(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            FieldInfo::new(
+                f.name().clone(),
+                None,
+                None,
+                pg_type(f.data_type()),
+                format.format_for(i),
+            )
+        })
+        .collect()
+}
+
+/// Text-format row description (simple query protocol, COPY).
+pub fn text_field_infos(schema: &Schema) -> Vec<FieldInfo> {
+    field_infos(schema, &Format::UnifiedText)
+}
+
+/// Something that takes encoded fields one at a time: a data row or a COPY row.
+pub trait FieldSink {
+    fn put<T: ToSql + ToSqlText + Sized>(&mut self, value: &T) -> PgWireResult<()>;
+}
+
+impl FieldSink for DataRowEncoder {
+    fn put<T: ToSql + ToSqlText + Sized>(&mut self, value: &T) -> PgWireResult<()> {
+        self.encode_field(value)
+    }
+}
+
+impl FieldSink for CopyEncoder {
+    fn put<T: ToSql + ToSqlText + Sized>(&mut self, value: &T) -> PgWireResult<()> {
+        self.encode_field(value)
+    }
+}
+
+/// Casts columns to the few physical layouts [`encode_cell`] handles directly.
+pub fn normalize(batch: &RecordBatch) -> PgWireResult<Vec<ArrayRef>> {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            let target = match c.data_type() {
+                DataType::Int8 | DataType::UInt8 => Some(DataType::Int16),
+                DataType::UInt16 => Some(DataType::Int32),
+                DataType::UInt32 => Some(DataType::Int64),
+                DataType::UInt64 => Some(DataType::Decimal128(20, 0)),
+                DataType::Float16 => Some(DataType::Float32),
+                DataType::Date64 => Some(DataType::Date32),
+                DataType::Timestamp(unit, tz) if *unit != TimeUnit::Microsecond => {
+                    Some(DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))
+                }
+                DataType::Time32(_) | DataType::Time64(TimeUnit::Nanosecond) => {
+                    Some(DataType::Time64(TimeUnit::Microsecond))
+                }
+                DataType::Dictionary(_, value) => Some(value.as_ref().clone()),
+                DataType::FixedSizeList(f, _) | DataType::LargeList(f) => {
+                    Some(DataType::List(f.clone()))
+                }
+                _ => None,
+            };
+            match target {
+                Some(t) => cast(c, &t).map_err(|e| PgWireError::ApiError(Box::new(e))),
+                None => Ok(c.clone()),
+            }
+        })
+        .collect()
+}
+
+const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => panic!("1970-01-01 is a date"),
+};
+
+fn date(days: i32) -> NaiveDate {
+    EPOCH + chrono::Days::new(0) + chrono::TimeDelta::days(days as i64)
+}
+
+fn timestamp(micros: i64) -> NaiveDateTime {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .map(|d| d.naive_utc())
+        .unwrap_or_default()
+}
+
+fn out_of_range(what: &str) -> PgWireError {
+    PgWireError::ApiError(format!("{what} out of range for Postgres").into())
+}
+
+/// Encodes row `row` of a normalized column into `sink`.
+pub fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgWireResult<()> {
+    if column.is_null(row) {
+        return sink.put(&None::<i16>);
+    }
+    match column.data_type() {
+        DataType::Boolean => sink.put(&column.as_boolean().value(row)),
+        DataType::Int16 => sink.put(&column.as_primitive::<datafusion::arrow::datatypes::Int16Type>().value(row)),
+        DataType::Int32 => sink.put(&column.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => {
+            sink.put(&column.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(row))
+        }
+        DataType::Float32 => sink.put(
+            &column
+                .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+                .value(row),
+        ),
+        DataType::Float64 => sink.put(
+            &column
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .value(row),
+        ),
+        DataType::Decimal128(_, scale) => {
+            let raw = column
+                .as_primitive::<datafusion::arrow::datatypes::Decimal128Type>()
+                .value(row);
+            let value = Decimal::try_from_i128_with_scale(raw, (*scale).max(0) as u32)
+                .map_err(|_| out_of_range("numeric"))?;
+            sink.put(&value)
+        }
+        DataType::Utf8 => sink.put(&column.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => sink.put(&column.as_string::<i64>().value(row)),
+        DataType::Utf8View => sink.put(&column.as_string_view().value(row)),
+        DataType::Binary => sink.put(&column.as_binary::<i32>().value(row)),
+        DataType::LargeBinary => sink.put(&column.as_binary::<i64>().value(row)),
+        DataType::BinaryView => sink.put(&column.as_binary_view().value(row)),
+        DataType::Date32 => sink.put(&date(
+            column
+                .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
+                .value(row),
+        )),
+        DataType::Timestamp(_, None) => sink.put(&timestamp(
+            column
+                .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+                .value(row),
+        )),
+        DataType::Timestamp(_, Some(_)) => {
+            let micros = column
+                .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+                .value(row);
+            sink.put(&timestamp(micros).and_utc())
+        }
+        DataType::Time64(_) => {
+            let micros = column
+                .as_primitive::<datafusion::arrow::datatypes::Time64MicrosecondType>()
+                .value(row);
+            let t = NaiveTime::from_num_seconds_from_midnight_opt(
+                (micros / 1_000_000) as u32,
+                ((micros % 1_000_000) * 1000) as u32,
+            )
+            .ok_or_else(|| out_of_range("time"))?;
+            sink.put(&t)
+        }
+        DataType::List(field) => encode_list(sink, column.as_list::<i32>(), field, row),
+        _ => sink.put(&display(column, row)?),
+    }
+}
+
+fn display(column: &ArrayRef, row: usize) -> PgWireResult<String> {
+    let options = ArrowFormatOptions::default();
+    let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    Ok(formatter.value(row).to_string())
+}
+
+fn encode_list<S: FieldSink>(
+    sink: &mut S,
+    list: &GenericListArray<i32>,
+    field: &Arc<Field>,
+    row: usize,
+) -> PgWireResult<()> {
+    let values = list.value(row);
+    let values = match field.data_type() {
+        DataType::Int8 | DataType::UInt8 | DataType::Int16 => cast(&values, &DataType::Int16),
+        DataType::UInt16 | DataType::Int32 => cast(&values, &DataType::Int32),
+        DataType::UInt32 | DataType::Int64 => cast(&values, &DataType::Int64),
+        DataType::Float16 | DataType::Float32 => cast(&values, &DataType::Float32),
+        DataType::Timestamp(_, tz) => {
+            cast(&values, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))
+        }
+        DataType::Date64 => cast(&values, &DataType::Date32),
+        DataType::Boolean
+        | DataType::Float64
+        | DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Date32
+        | DataType::Decimal128(..) => Ok(values),
+        _ => cast(&values, &DataType::Utf8),
+    }
+    .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    macro_rules! collect {
+        ($array:ty, $map:expr) => {{
+            let a = values
+                .as_any()
+                .downcast_ref::<$array>()
+                .ok_or_else(|| PgWireError::ApiError("list element type mismatch".into()))?;
+            let v: Vec<Option<_>> = (0..a.len())
+                .map(|i| if a.is_null(i) { None } else { Some($map(a, i)) })
+                .collect();
+            sink.put(&v)
+        }};
+    }
+    match values.data_type() {
+        DataType::Boolean => collect!(BooleanArray, |a: &BooleanArray, i| a.value(i)),
+        DataType::Int16 => collect!(Int16Array, |a: &Int16Array, i| a.value(i)),
+        DataType::Int32 => collect!(Int32Array, |a: &Int32Array, i| a.value(i)),
+        DataType::Int64 => collect!(Int64Array, |a: &Int64Array, i| a.value(i)),
+        DataType::Float32 => collect!(Float32Array, |a: &Float32Array, i| a.value(i)),
+        DataType::Float64 => collect!(Float64Array, |a: &Float64Array, i| a.value(i)),
+        DataType::Utf8 => collect!(StringArray, |a: &StringArray, i| a.value(i).to_string()),
+        DataType::LargeUtf8 => {
+            collect!(LargeStringArray, |a: &LargeStringArray, i| a.value(i).to_string())
+        }
+        DataType::Utf8View => {
+            collect!(StringViewArray, |a: &StringViewArray, i| a.value(i).to_string())
+        }
+        DataType::Date32 => collect!(Date32Array, |a: &Date32Array, i| date(a.value(i))),
+        DataType::Timestamp(_, None) => collect!(
+            TimestampMicrosecondArray,
+            |a: &TimestampMicrosecondArray, i| timestamp(a.value(i))
+        ),
+        DataType::Timestamp(_, Some(_)) => collect!(
+            TimestampMicrosecondArray,
+            |a: &TimestampMicrosecondArray, i| timestamp(a.value(i)).and_utc()
+        ),
+        DataType::Decimal128(_, scale) => {
+            let scale = (*scale).max(0) as u32;
+            collect!(Decimal128Array, |a: &Decimal128Array, i| {
+                Decimal::try_from_i128_with_scale(a.value(i), scale).unwrap_or_default()
+            })
+        }
+        _ => Err(PgWireError::ApiError("unsupported list element type".into())),
+    }
+}
+
+/// Encodes every row of `batch` as `DataRow`s laid out by `fields`.
+pub fn encode_rows(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> PgWireResult<Vec<DataRow>> {
+    let columns = normalize(batch)?;
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        for column in &columns {
+            encode_cell(&mut encoder, column, row)?;
+        }
+        rows.push(encoder.take_row());
+    }
+    Ok(rows)
+}
+

@@ -1,0 +1,420 @@
+//! Executes classified statements for a session. The data path of every
+//! statement, top to bottom: classify, plan with DataFusion, route DDL that
+//! writes storage to the catalog, run everything else in DataFusion.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, StringArray, UInt64Array, new_null_array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{ParamValues, TableReference};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, WriteOp};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{ObjectName, ObjectNamePart, Statement};
+use lakehouse_catalog::{DEFAULT_SCHEMA, Lineage, TableIdent, WriteMode};
+use lakehouse_ingest::pg_copy::{self, CopyInFormat};
+use pgwire::api::results::Tag;
+use pgwire::api::Type;
+
+use crate::error::{ServerError, ServerResult};
+use crate::server::ServerState;
+use crate::session::{CopyIn, Session};
+use crate::statement::{Command, CopyFormat, CopyKind, CopyOutSource, command_tag};
+
+/// What a statement produced, before it is put on the wire.
+pub enum Output {
+    Rows {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    },
+    Done(Tag),
+    TransactionStart(Tag),
+    TransactionEnd(Tag),
+    /// COPY FROM STDIN accepted; the client now sends this many columns.
+    CopyIn(usize),
+    CopyOut {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+        format: CopyFormat,
+    },
+}
+
+/// Largest COPY FROM STDIN payload buffered in memory.
+pub const MAX_COPY_BYTES: usize = 1 << 30;
+
+/// Executes one command. `failed_tx` says the session is in a failed
+/// transaction block, where only ROLLBACK (or COMMIT, which rolls back) runs.
+pub async fn execute(
+    state: &ServerState,
+    session: &Session,
+    command: Command,
+    params: Option<ParamValues>,
+    failed_tx: bool,
+) -> ServerResult<Output> {
+    if failed_tx && !matches!(command, Command::Rollback | Command::Commit) {
+        return Err(ServerError::InFailedTransaction);
+    }
+    match command {
+        Command::Begin => Ok(Output::TransactionStart(Tag::new("BEGIN"))),
+        Command::Commit if failed_tx => Ok(Output::TransactionEnd(Tag::new("ROLLBACK"))),
+        Command::Commit => Ok(Output::TransactionEnd(Tag::new("COMMIT"))),
+        Command::Rollback => Ok(Output::TransactionEnd(Tag::new("ROLLBACK"))),
+        Command::Set { name, value } => set(session, &name, value).await,
+        Command::Reset(name) => {
+            session.with_settings(|s| match &name {
+                Some(n) => s.reset(n),
+                None => {
+                    s.reset_all();
+                    Ok(())
+                }
+            })?;
+            Ok(Output::Done(Tag::new("RESET")))
+        }
+        Command::Show(name) => show(session, name),
+        Command::NoOp(tag) => Ok(Output::Done(Tag::new(tag))),
+        Command::CopyFrom {
+            table,
+            columns,
+            format,
+        } => copy_from_start(session, &table, &columns, &format).await,
+        Command::CopyTo { source, format } => copy_to(session, source, format).await,
+        Command::Query(statement) => run_statement(state, session, *statement, params).await,
+    }
+}
+
+async fn set(session: &Session, name: &str, value: Option<String>) -> ServerResult<Output> {
+    let value = value.unwrap_or_default();
+    if name.to_ascii_lowercase().starts_with("datafusion.") {
+        // DataFusion's own knobs live in the session's SessionConfig.
+        session
+            .ctx
+            .sql(&format!("SET {name} = '{}'", value.replace('\'', "''")))
+            .await?;
+    } else {
+        session.with_settings(|s| s.set(name, &value))?;
+    }
+    Ok(Output::Done(Tag::new("SET")))
+}
+
+fn show(session: &Session, name: Option<String>) -> ServerResult<Output> {
+    let batch = match name {
+        Some(name) => {
+            let value = session.with_settings(|s| s.get(&name))?;
+            let schema = Arc::new(Schema::new(vec![Field::new(
+                name.to_ascii_lowercase(),
+                DataType::Utf8,
+                false,
+            )]));
+            RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![value]))])
+        }
+        None => {
+            let all = session.with_settings(|s| s.all());
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, false),
+                Field::new("setting", DataType::Utf8, false),
+            ]));
+            let names: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+            let values: Vec<&str> = all.iter().map(|(_, v)| v.as_str()).collect();
+            RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(StringArray::from(names)),
+                    Arc::new(StringArray::from(values)),
+                ],
+            )
+        }
+    }
+    .map_err(|e| ServerError::DataFusion(e.into()))?;
+    Ok(rows_of(batch))
+}
+
+/// One in-memory batch as a row output.
+pub fn rows_of(batch: RecordBatch) -> Output {
+    let schema = batch.schema();
+    let stream = futures::stream::once(async move { Ok(batch) });
+    Output::Rows {
+        schema: schema.clone(),
+        stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+    }
+}
+
+/// Plans a statement in the session (parameters bound, if any).
+pub async fn plan(
+    session: &Session,
+    statement: Statement,
+    params: Option<ParamValues>,
+) -> ServerResult<LogicalPlan> {
+    let plan = session
+        .ctx
+        .state()
+        .statement_to_plan(DFStatement::Statement(Box::new(statement)))
+        .await?;
+    Ok(match params {
+        Some(p) => plan.with_param_values(p)?,
+        None => plan,
+    })
+}
+
+async fn run_statement(
+    state: &ServerState,
+    session: &Session,
+    statement: Statement,
+    params: Option<ParamValues>,
+) -> ServerResult<Output> {
+    let tag = command_tag(&statement);
+    let plan = plan(session, statement, params).await?;
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => {
+            create_table(state, session, create).await
+        }
+        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(_)) | LogicalPlan::Copy(_) => {
+            Err(ServerError::InsufficientPrivilege(
+                "reading or writing server files from SQL is not allowed".into(),
+            ))
+        }
+        LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_) | WriteOp::Update | WriteOp::Delete) => {
+            let is_insert = matches!(dml.op, WriteOp::Insert(_));
+            let batches = session
+                .ctx
+                .execute_logical_plan(LogicalPlan::Dml(dml))
+                .await?
+                .collect()
+                .await?;
+            let count = affected_rows(&batches);
+            Ok(Output::Done(if is_insert {
+                Tag::new("INSERT").with_oid(0).with_rows(count)
+            } else {
+                Tag::new(&tag).with_rows(count)
+            }))
+        }
+        LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
+            session.ctx.execute_logical_plan(plan).await?.collect().await?;
+            Ok(Output::Done(Tag::new(&tag)))
+        }
+        plan => {
+            let df = session.ctx.execute_logical_plan(plan).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let stream = df.execute_stream().await?;
+            Ok(Output::Rows { schema, stream })
+        }
+    }
+}
+
+fn affected_rows(batches: &[RecordBatch]) -> usize {
+    batches
+        .iter()
+        .filter_map(|b| b.columns().first())
+        .filter_map(|c| c.as_any().downcast_ref::<UInt64Array>())
+        .map(|a| a.iter().flatten().sum::<u64>() as usize)
+        .sum()
+}
+
+/// Resolves a DataFusion table reference against the session's defaults.
+fn ident_of(reference: &TableReference) -> TableIdent {
+    TableIdent::new(
+        reference.schema().unwrap_or(DEFAULT_SCHEMA),
+        reference.table(),
+    )
+}
+
+/// `CREATE TABLE` (empty, with column definitions) and `CREATE TABLE AS`:
+/// both become a Delta table in one commit.
+async fn create_table(
+    state: &ServerState,
+    session: &Session,
+    create: datafusion::logical_expr::CreateMemoryTable,
+) -> ServerResult<Output> {
+    let ident = ident_of(&create.name);
+    let store = state.catalog.store();
+    let exists = store.table_exists(&ident);
+    if exists && create.if_not_exists {
+        return Ok(Output::Done(Tag::new("CREATE TABLE")));
+    }
+    let is_empty_definition = matches!(
+        create.input.as_ref(),
+        LogicalPlan::EmptyRelation(e) if !e.produce_one_row
+    );
+    if is_empty_definition {
+        let schema: SchemaRef = Arc::new(create.input.schema().as_arrow().clone());
+        if exists && create.or_replace {
+            store
+                .write_batches(&ident, schema, Vec::new(), WriteMode::Replace, &session.user, None)
+                .await?;
+        } else {
+            store.create_table(&ident, schema, false, &session.user).await?;
+        }
+        return Ok(Output::Done(Tag::new("CREATE TABLE")));
+    }
+    let mode = if create.or_replace && exists {
+        WriteMode::Replace
+    } else {
+        WriteMode::Create
+    };
+    let lineage = Lineage {
+        operation: "create_table_as".into(),
+        source: None,
+        sha256: None,
+        user: session.user.clone(),
+    };
+    let table = store
+        .write_plan(
+            &ident,
+            create.input.as_ref().clone(),
+            Arc::new(session.ctx.state()),
+            mode,
+            &session.user,
+            Some(&lineage),
+        )
+        .await?;
+    let rows = store.row_count(&table)?;
+    Ok(Output::Done(Tag::new("SELECT").with_rows(rows as usize)))
+}
+
+/// Turns a parsed object name into a table reference, folding unquoted
+/// identifiers to lower case as Postgres does.
+fn table_reference(name: &ObjectName) -> ServerResult<TableReference> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) if i.quote_style.is_none() => Ok(i.value.to_lowercase()),
+            ObjectNamePart::Identifier(i) => Ok(i.value.clone()),
+            other => Err(ServerError::sql("42601", format!("invalid table name {other}"))),
+        })
+        .collect::<ServerResult<_>>()?;
+    Ok(match parts.as_slice() {
+        [t] => TableReference::bare(t.as_str()),
+        [s, t] => TableReference::partial(s.as_str(), t.as_str()),
+        [c, s, t] => TableReference::full(c.as_str(), s.as_str(), t.as_str()),
+        _ => return Err(ServerError::sql("42601", format!("invalid table name {name}"))),
+    })
+}
+
+async fn copy_from_start(
+    session: &Session,
+    table: &ObjectName,
+    columns: &[String],
+    format: &CopyFormat,
+) -> ServerResult<Output> {
+    let reference = table_reference(table)?;
+    let provider = session.ctx.table_provider(reference.clone()).await?;
+    let table_schema = provider.schema();
+    let copy_schema = if columns.is_empty() {
+        table_schema.clone()
+    } else {
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|c| {
+                let name = c.to_lowercase();
+                table_schema
+                    .field_with_name(&name)
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .map_err(|_| {
+                        ServerError::sql(
+                            "42703",
+                            format!("column \"{name}\" of relation \"{}\" does not exist", reference.table()),
+                        )
+                    })
+            })
+            .collect::<ServerResult<_>>()?;
+        Arc::new(Schema::new(fields))
+    };
+    let single_byte = |c: char, what: &str| -> ServerResult<u8> {
+        u8::try_from(c)
+            .ok()
+            .filter(u8::is_ascii)
+            .ok_or_else(|| ServerError::sql("22023", format!("COPY {what} must be a single one-byte character")))
+    };
+    let in_format = match format.kind {
+        CopyKind::Text => CopyInFormat::Text {
+            delimiter: single_byte(format.delimiter, "delimiter")?,
+            null: format.null.clone(),
+        },
+        CopyKind::Csv => CopyInFormat::Csv {
+            delimiter: single_byte(format.delimiter, "delimiter")?,
+            quote: single_byte(format.quote, "quote")?,
+            null: format.null.clone(),
+            header: format.header,
+        },
+    };
+    let columns = copy_schema.fields().len();
+    *session.copy_in.lock().await = Some(CopyIn {
+        target: ident_of(&reference),
+        table_schema,
+        copy_schema,
+        format: in_format,
+        data: Vec::new(),
+    });
+    Ok(Output::CopyIn(columns))
+}
+
+/// Completes a COPY FROM STDIN: decodes the buffered data and appends it as
+/// one commit. Returns the number of rows.
+pub async fn copy_from_finish(state: &ServerState, session: &Session, copy: CopyIn) -> ServerResult<usize> {
+    let batch = pg_copy::decode(&copy.data, &copy.format, &copy.copy_schema)?;
+    let rows = batch.num_rows();
+    // Lay the copied columns out as the table's, NULL for the rest.
+    let columns: Vec<ArrayRef> = copy
+        .table_schema
+        .fields()
+        .iter()
+        .map(|f| match copy.copy_schema.index_of(f.name()) {
+            Ok(i) => batch.column(i).clone(),
+            Err(_) => new_null_array(f.data_type(), rows),
+        })
+        .collect();
+    let full = RecordBatch::try_new(copy.table_schema.clone(), columns)
+        .map_err(|e| ServerError::sql("23502", format!("COPY into {}: {e}", copy.target)))?;
+    let lineage = Lineage {
+        operation: "copy".into(),
+        source: Some("STDIN".into()),
+        sha256: None,
+        user: session.user.clone(),
+    };
+    state
+        .catalog
+        .store()
+        .write_batches(
+            &copy.target,
+            copy.table_schema.clone(),
+            vec![full],
+            WriteMode::Append,
+            &session.user,
+            Some(&lineage),
+        )
+        .await?;
+    Ok(rows)
+}
+
+async fn copy_to(session: &Session, source: CopyOutSource, format: CopyFormat) -> ServerResult<Output> {
+    let df = match source {
+        CopyOutSource::Table { name, columns } => {
+            let df = session.ctx.table(table_reference(&name)?).await?;
+            if columns.is_empty() {
+                df
+            } else {
+                let lowered: Vec<String> = columns.iter().map(|c| c.to_lowercase()).collect();
+                let refs: Vec<&str> = lowered.iter().map(String::as_str).collect();
+                df.select_columns(&refs)?
+            }
+        }
+        CopyOutSource::Query(query) => {
+            let plan = plan(session, Statement::Query(query), None).await?;
+            session.ctx.execute_logical_plan(plan).await?
+        }
+    };
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let stream = df.execute_stream().await?;
+    Ok(Output::CopyOut {
+        schema,
+        stream,
+        format,
+    })
+}
+
+/// The Postgres type for a parameter DataFusion inferred (text when unknown).
+pub fn parameter_type(data_type: Option<&DataType>) -> Type {
+    data_type.map_or(Type::TEXT, crate::encode::pg_type)
+}

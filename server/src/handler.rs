@@ -1,0 +1,494 @@
+//! The pgwire front end: simple and extended query, COPY, describe.
+//!
+//! Everything here is about the wire: parsing text into statements, turning
+//! [`Output`] into protocol responses, tracking transaction status. What a
+//! statement does lives in [`crate::engine`].
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::{Sink, SinkExt, StreamExt, stream};
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, DescribePortalResponse,
+    DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::response::{CommandComplete, TransactionStatus};
+
+use crate::encode::{self, encode_cell, field_infos, normalize};
+use crate::engine::{self, MAX_COPY_BYTES, Output};
+use crate::error::{ServerError, ServerResult};
+use crate::params;
+use crate::server::ServerState;
+use crate::session::Session;
+use crate::statement::{Command, CopyFormat, CopyKind, classify};
+
+/// A statement kept by the extended protocol between Parse and Execute.
+#[derive(Debug, Clone)]
+pub struct PreparedStatement {
+    pub command: Command,
+}
+
+/// Splits SQL text into statements, with the client-compatibility rewrites
+/// (`::regclass`, `OPERATOR(pg_catalog.~)`, ...) psql and drivers rely on.
+#[derive(Debug)]
+pub struct SqlParser {
+    compat: PostgresCompatibilityParser,
+}
+
+impl SqlParser {
+    pub fn new() -> Self {
+        SqlParser {
+            compat: PostgresCompatibilityParser::new(),
+        }
+    }
+
+    pub fn parse(&self, sql: &str) -> ServerResult<Vec<Statement>> {
+        self.compat
+            .parse(sql)
+            .map_err(|e| ServerError::sql("42601", format!("syntax error: {e}")))
+    }
+}
+
+impl Default for SqlParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl QueryParser for SqlParser {
+    type Statement = PreparedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<PreparedStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = self.parse(sql)?;
+        match statements.len() {
+            0 => Ok(None),
+            1 => {
+                let statement = statements.remove(0);
+                Ok(Some(PreparedStatement {
+                    command: classify(statement)?,
+                }))
+            }
+            _ => Err(ServerError::sql(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            )
+            .into()),
+        }
+    }
+
+    fn get_parameter_types(&self, _stmt: &PreparedStatement) -> PgWireResult<Vec<Type>> {
+        Ok(Vec::new()) // described by LakehouseHandler, which can plan
+    }
+
+    fn get_result_schema(
+        &self,
+        _stmt: &PreparedStatement,
+        _column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Handles every query-phase message of every connection.
+pub struct LakehouseHandler {
+    state: Arc<ServerState>,
+    parser: Arc<SqlParser>,
+}
+
+impl LakehouseHandler {
+    pub fn new(state: Arc<ServerState>) -> Self {
+        LakehouseHandler {
+            state,
+            parser: Arc::new(SqlParser::new()),
+        }
+    }
+}
+
+/// The session created at authentication.
+fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>> {
+    client
+        .session_extensions()
+        .get::<Session>()
+        .ok_or(PgWireError::NoAuthenticationInProgress)
+}
+
+/// Reads the first batch now, so planning/execution errors and cancellation
+/// happen before the row description is sent, then streams the rest.
+async fn prefetch(
+    mut stream: SendableRecordBatchStream,
+) -> ServerResult<(Option<RecordBatch>, SendableRecordBatchStream)> {
+    let first = stream.next().await.transpose()?;
+    Ok((first, stream))
+}
+
+async fn rows_response(
+    schema: &SchemaRef,
+    stream: SendableRecordBatchStream,
+    format: &Format,
+    tag: &str,
+) -> ServerResult<Response> {
+    let (first, rest) = prefetch(stream).await?;
+    let fields = Arc::new(field_infos(schema, format));
+    let batches = stream::iter(first.map(Ok)).chain(rest);
+    let encode_fields = fields.clone();
+    let rows = batches
+        .map(move |batch| match batch {
+            Ok(b) => encode::encode_rows(&b, &encode_fields),
+            Err(e) => Err(ServerError::from(e).into()),
+        })
+        .flat_map(|result| match result {
+            Ok(rows) => stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),
+            Err(e) => stream::iter(vec![Err(e)]),
+        });
+    let mut response = QueryResponse::new(fields, rows);
+    response.set_command_tag(tag);
+    Ok(Response::Query(response))
+}
+
+fn copy_out_response(schema: &SchemaRef, stream: SendableRecordBatchStream, format: &CopyFormat) -> Response {
+    let fields = Arc::new(encode::text_field_infos(schema));
+    let columns = fields.len();
+    let header = if format.kind == CopyKind::Csv && format.header {
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| csv_quote(f.name(), format))
+            .collect();
+        Some(CopyData::new(
+            format!("{}\n", names.join(&format.delimiter.to_string())).into(),
+        ))
+    } else {
+        None
+    };
+    let make_encoder = {
+        let format = format.clone();
+        move |fields: Arc<Vec<FieldInfo>>| match format.kind {
+            CopyKind::Text => CopyEncoder::new_text(
+                fields,
+                CopyTextOptions {
+                    delimiter: format.delimiter.to_string().into(),
+                    null_string: format.null.clone().into(),
+                },
+            ),
+            CopyKind::Csv => CopyEncoder::new_csv(
+                fields,
+                CopyCsvOptions {
+                    delimiter: format.delimiter.to_string().into(),
+                    quote: format.quote.to_string().into(),
+                    escape: format.escape.to_string().into(),
+                    null_string: format.null.clone().into(),
+                    force_quote: vec![],
+                },
+            ),
+        }
+    };
+    let data = stream.flat_map(move |batch| {
+        let result: PgWireResult<Vec<CopyData>> = (|| {
+            let batch = batch.map_err(ServerError::from)?;
+            let columns = normalize(&batch)?;
+            let mut encoder = make_encoder(fields.clone());
+            let mut out = Vec::with_capacity(batch.num_rows());
+            for row in 0..batch.num_rows() {
+                for column in &columns {
+                    encode_cell(&mut encoder, column, row)?;
+                }
+                out.push(encoder.take_copy());
+            }
+            Ok(out)
+        })();
+        match result {
+            Ok(rows) => stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),
+            Err(e) => stream::iter(vec![Err(e)]),
+        }
+    });
+    let data = stream::iter(header.map(Ok)).chain(data);
+    Response::CopyOut(CopyResponse::new(0, columns, data))
+}
+
+fn csv_quote(value: &str, format: &CopyFormat) -> String {
+    let q = format.quote;
+    if value.contains([format.delimiter, q, '\n', '\r']) || value.is_empty() {
+        format!("{q}{}{q}", value.replace(q, &format!("{}{q}", format.escape)))
+    } else {
+        value.to_string()
+    }
+}
+
+/// Puts an [`Output`] on the wire in `format`.
+async fn to_response(output: Output, format: &Format, tag: &str) -> ServerResult<Response> {
+    Ok(match output {
+        Output::Rows { schema, stream } => rows_response(&schema, stream, format, tag).await?,
+        Output::Done(tag) => Response::Execution(tag),
+        Output::TransactionStart(tag) => Response::TransactionStart(tag),
+        Output::TransactionEnd(tag) => Response::TransactionEnd(tag),
+        Output::CopyIn(columns) => {
+            Response::CopyIn(CopyResponse::new(0, columns, stream::empty()))
+        }
+        Output::CopyOut {
+            schema,
+            stream,
+            format,
+        } => copy_out_response(&schema, stream, &format),
+    })
+}
+
+/// The tag for row-returning commands.
+fn rows_tag(command: &Command) -> &'static str {
+    match command {
+        Command::Show(_) => "SHOW",
+        _ => "SELECT",
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for LakehouseHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client)?;
+        let mut status = client.transaction_status();
+        let statements = match self.parser.parse(query) {
+            Ok(s) => s,
+            Err(e) => return Ok(vec![Response::Error(Box::new(e.to_error_info()))]),
+        };
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in statements {
+            let result = async {
+                let command = classify(statement)?;
+                let tag = rows_tag(&command);
+                let failed = status == TransactionStatus::Error;
+                let output = engine::execute(&self.state, &session, command, None, failed).await?;
+                to_response(output, &Format::UnifiedText, tag).await
+            }
+            .await;
+            match result {
+                Ok(response) => {
+                    status = match &response {
+                        Response::TransactionStart(_) => status.to_in_transaction_state(),
+                        Response::TransactionEnd(_) => status.to_idle_state(),
+                        _ => status,
+                    };
+                    let is_copy = matches!(response, Response::CopyIn(_));
+                    responses.push(response);
+                    if is_copy {
+                        break; // the rest of the string runs after COPY data
+                    }
+                }
+                Err(e) => {
+                    responses.push(Response::Error(Box::new(e.to_error_info())));
+                    break; // Postgres abandons the rest of a multi-statement string
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+impl LakehouseHandler {
+    /// Plans a query statement without running it: result schema and
+    /// DataFusion's inferred parameter types.
+    async fn describe_plan(
+        &self,
+        session: &Session,
+        command: &Command,
+    ) -> ServerResult<(Option<SchemaRef>, Vec<Option<DataType>>)> {
+        match command {
+            Command::Show(name) => {
+                let fields = match name {
+                    Some(n) => vec![Field::new(n.to_ascii_lowercase(), DataType::Utf8, false)],
+                    None => vec![
+                        Field::new("name", DataType::Utf8, false),
+                        Field::new("setting", DataType::Utf8, false),
+                    ],
+                };
+                Ok((Some(Arc::new(Schema::new(fields))), Vec::new()))
+            }
+            Command::Query(statement) => {
+                let plan = engine::plan(session, statement.as_ref().clone(), None).await?;
+                let types = params::inferred_types(&plan.get_parameter_types()?);
+                let schema = command
+                    .returns_rows()
+                    .then(|| Arc::new(plan.schema().as_arrow().clone()));
+                Ok((schema, types))
+            }
+            _ => Ok((None, Vec::new())),
+        }
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for LakehouseHandler {
+    type Statement = PreparedStatement;
+    type QueryParser = SqlParser;
+
+    fn query_parser(&self) -> Arc<SqlParser> {
+        self.parser.clone()
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        client: &mut C,
+        target: &StoredStatement<PreparedStatement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PreparedStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client)?;
+        let (schema, inferred) = self.describe_plan(&session, &target.statement.command).await?;
+        let count = inferred.len().max(target.parameter_types.len());
+        let parameters = (0..count)
+            .map(|i| {
+                target
+                    .parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .filter(|t| *t != Type::UNKNOWN)
+                    .unwrap_or_else(|| engine::parameter_type(inferred.get(i).and_then(|t| t.as_ref())))
+            })
+            .collect();
+        let fields = schema
+            .map(|s| field_infos(&s, &Format::UnifiedText))
+            .unwrap_or_default();
+        Ok(DescribeStatementResponse::new(parameters, fields))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PreparedStatement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PreparedStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client)?;
+        let (schema, _) = self
+            .describe_plan(&session, &portal.statement.statement.command)
+            .await?;
+        let fields = schema
+            .map(|s| field_infos(&s, &portal.result_column_format))
+            .unwrap_or_default();
+        Ok(DescribePortalResponse::new(fields))
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PreparedStatement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PreparedStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client)?;
+        let command = portal.statement.statement.command.clone();
+        let failed = client.transaction_status() == TransactionStatus::Error;
+        let result = async {
+            let params = if portal.parameter_len() > 0 {
+                let (_, inferred) = self.describe_plan(&session, &command).await?;
+                Some(params::decode(portal, &portal.statement.parameter_types, &inferred)?)
+            } else {
+                None
+            };
+            let tag = rows_tag(&command);
+            let output = engine::execute(&self.state, &session, command, params, failed).await?;
+            to_response(output, &portal.result_column_format, tag).await
+        }
+        .await;
+        result.map_err(|e: ServerError| -> PgWireError { e.into() })
+    }
+}
+
+#[async_trait]
+impl CopyHandler for LakehouseHandler {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client)?;
+        let mut guard = session.copy_in.lock().await;
+        let Some(copy) = guard.as_mut() else {
+            return Err(ServerError::sql("08P01", "unexpected COPY data: no COPY is in progress").into());
+        };
+        if copy.data.len() + copy_data.data.len() > MAX_COPY_BYTES {
+            *guard = None;
+            return Err(ServerError::sql(
+                "54000",
+                format!("COPY FROM STDIN data exceeds {MAX_COPY_BYTES} bytes; split it into several COPY commands"),
+            )
+            .into());
+        }
+        copy.data.extend_from_slice(&copy_data.data);
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client)?;
+        let Some(copy) = session.copy_in.lock().await.take() else {
+            return Err(ServerError::sql("08P01", "unexpected CopyDone: no COPY is in progress").into());
+        };
+        let rows = engine::copy_from_finish(&self.state, &session, copy).await?;
+        let tag: CommandComplete = Tag::new("COPY").with_rows(rows).into();
+        client.send(PgWireBackendMessage::CommandComplete(tag)).await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Ok(session) = session_of(client) {
+            *session.copy_in.lock().await = None;
+        }
+        ServerError::sql("57014", format!("COPY from stdin failed: {}", fail.message)).into()
+    }
+}

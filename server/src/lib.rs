@@ -1,0 +1,18 @@
+//! The lakehouse server: Postgres wire protocol, sessions, statement execution.
+//!
+//! `server/` knows the wire and sessions; storage is reached only through
+//! `lakehouse_catalog`, functions through `lakehouse_udfs`.
+
+mod auth;
+mod encode;
+mod engine;
+mod error;
+mod handler;
+mod params;
+mod server;
+mod session;
+mod settings;
+mod statement;
+
+pub use error::{ServerError, ServerResult};
+pub use server::{ServerState, StartError, bind, serve};

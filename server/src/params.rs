@@ -1,0 +1,98 @@
+//! Decoding Bind parameters (text or binary) into DataFusion values.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{ParamValues, ScalarValue};
+use pgwire::api::Type;
+use pgwire::api::portal::Portal;
+use rust_decimal::Decimal;
+
+use crate::error::{ServerError, ServerResult};
+
+/// Decodes every parameter of `portal`. `declared` are the types the client
+/// gave at Parse; `inferred` what DataFusion derived from the query.
+pub fn decode<S: Clone>(
+    portal: &Portal<S>,
+    declared: &[Option<Type>],
+    inferred: &[Option<DataType>],
+) -> ServerResult<ParamValues> {
+    let mut values = Vec::with_capacity(portal.parameter_len());
+    for i in 0..portal.parameter_len() {
+        let target = inferred.get(i).cloned().flatten();
+        let pg = declared
+            .get(i)
+            .cloned()
+            .flatten()
+            .filter(|t| *t != Type::UNKNOWN)
+            .unwrap_or_else(|| crate::engine::parameter_type(target.as_ref()));
+        let value = decode_one(portal, i, &pg)?;
+        let value = match &target {
+            Some(t) if value.data_type() != *t && !value.is_null() => value.cast_to(t).map_err(|e| {
+                ServerError::sql("22P02", format!("parameter ${}: {e}", i + 1))
+            })?,
+            Some(t) if value.is_null() => ScalarValue::try_from(t).unwrap_or(ScalarValue::Null),
+            _ => value,
+        };
+        values.push(value);
+    }
+    Ok(ParamValues::from(values))
+}
+
+fn bad(i: usize, ty: &Type, e: impl std::fmt::Display) -> ServerError {
+    ServerError::sql(
+        "22P02",
+        format!("invalid value for parameter ${} of type {}: {e}", i + 1, ty.name()),
+    )
+}
+
+fn decode_one<S: Clone>(portal: &Portal<S>, i: usize, ty: &Type) -> ServerResult<ScalarValue> {
+    macro_rules! get {
+        ($t:ty) => {
+            portal.parameter::<$t>(i, ty).map_err(|e| bad(i, ty, e))?
+        };
+    }
+    Ok(match *ty {
+        Type::BOOL => ScalarValue::Boolean(get!(bool)),
+        Type::INT2 => ScalarValue::Int16(get!(i16)),
+        Type::INT4 => ScalarValue::Int32(get!(i32)),
+        Type::INT8 => ScalarValue::Int64(get!(i64)),
+        Type::FLOAT4 => ScalarValue::Float32(get!(f32)),
+        Type::FLOAT8 => ScalarValue::Float64(get!(f64)),
+        Type::NUMERIC => match get!(Decimal) {
+            Some(d) => ScalarValue::Decimal128(Some(d.mantissa()), 38, d.scale() as i8),
+            None => ScalarValue::Decimal128(None, 38, 10),
+        },
+        Type::DATE => ScalarValue::Date32(get!(NaiveDate).map(|d| {
+            (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+        })),
+        Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
+            get!(NaiveDateTime).map(|t| t.and_utc().timestamp_micros()),
+            None,
+        ),
+        Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
+            get!(DateTime<FixedOffset>).map(|t| t.timestamp_micros()),
+            Some("UTC".into()),
+        ),
+        Type::BYTEA => ScalarValue::Binary(get!(Vec<u8>)),
+        _ => ScalarValue::Utf8(get!(String)),
+    })
+}
+
+/// DataFusion's inferred parameter types, `$1..$n` in order.
+pub fn inferred_types(
+    types: &std::collections::HashMap<String, Option<DataType>>,
+) -> Vec<Option<DataType>> {
+    let n = types
+        .keys()
+        .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    (1..=n)
+        .map(|i| types.get(&format!("${i}")).cloned().flatten())
+        .map(|t| match t {
+            // Parameters are sent with microsecond precision.
+            Some(DataType::Timestamp(_, tz)) => Some(DataType::Timestamp(TimeUnit::Microsecond, tz)),
+            other => other,
+        })
+        .collect()
+}

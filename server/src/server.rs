@@ -1,0 +1,160 @@
+//! The listener, and state shared by every connection.
+
+use std::sync::Arc;
+
+use datafusion::execution::context::SessionConfig;
+use datafusion::prelude::SessionContext;
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore};
+use lakehouse_config::Config;
+use lakehouse_udfs::{FunctionEnv, ImportRoots};
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::{ConnectionManager, PgWireServerHandlers};
+use tokio::net::TcpListener;
+
+use crate::auth::ScramAuthenticator;
+use crate::handler::LakehouseHandler;
+use crate::session::Session;
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Catalog(#[from] lakehouse_catalog::CatalogError),
+    #[error("cannot set up pg_catalog: {0}")]
+    PgCatalog(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// What all connections share: configuration, catalog, roles, and the
+/// template every session context is cloned from.
+pub struct ServerState {
+    pub config: Config,
+    pub catalog: Arc<LakehouseCatalog>,
+    pub roles: Arc<RoleStore>,
+    pub functions: FunctionEnv,
+    template: SessionContext,
+}
+
+impl ServerState {
+    /// Opens the data directory and builds the session template.
+    pub async fn open(config: Config) -> Result<ServerState, StartError> {
+        let catalog = Arc::new(LakehouseCatalog::open(&config.data_dir)?);
+        let roles = Arc::new(RoleStore::open(catalog.store().data_dir())?);
+        let session_config = SessionConfig::new()
+            .with_default_catalog_and_schema(&config.database, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true);
+        let template = lakehouse_catalog::new_session_context(session_config);
+        template.register_catalog(&config.database, catalog.clone());
+        datafusion_pg_catalog::setup_pg_catalog(&template, &config.database, EmptyContextProvider)
+            .map_err(|e| StartError::PgCatalog(e.to_string()))?;
+        let mut roots = config.effective_import_roots();
+        roots.retain(|r| !r.as_os_str().is_empty());
+        let functions = FunctionEnv {
+            store: catalog.store().clone(),
+            import_roots: Arc::new(ImportRoots::new(&roots)),
+            ingest_batch_rows: config.ingest_batch_rows,
+        };
+        let state = ServerState {
+            config,
+            catalog,
+            roles,
+            functions,
+            template,
+        };
+        // Views are planned against a session that has every function.
+        let restorer = state.new_session("lakehouse", true);
+        let restored = state.catalog.views().restore(&restorer.ctx).await?;
+        if restored > 0 {
+            tracing::info!("restored {restored} views");
+        }
+        Ok(state)
+    }
+
+    /// A fresh session for `user`: shares catalog and functions with the
+    /// template, owns its configuration.
+    pub fn new_session(&self, user: &str, superuser: bool) -> Session {
+        let ctx = SessionContext::new_with_state(self.template.state());
+        lakehouse_udfs::register_session_functions(&ctx, &self.functions, user);
+        Session::new(user.to_string(), superuser, ctx)
+    }
+}
+
+/// Handler set for pgwire: one instance shared by all connections.
+struct Handlers {
+    handler: Arc<LakehouseHandler>,
+    startup: Arc<ScramAuthenticator>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        self.handler.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// Binds the listener; call [`serve`] to accept connections.
+pub async fn bind(state: &ServerState) -> Result<TcpListener, StartError> {
+    let addr = state.config.listen_addr();
+    TcpListener::bind(addr).await.map_err(|source| StartError::Listen {
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+/// Accepts connections until `shutdown` resolves.
+pub async fn serve(
+    state: Arc<ServerState>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let connections = Arc::new(ConnectionManager::new());
+    let handlers = Arc::new(Handlers {
+        handler: Arc::new(LakehouseHandler::new(state.clone())),
+        startup: Arc::new(ScramAuthenticator::new(state.clone(), connections.clone())),
+        cancel: Arc::new(DefaultCancelHandler::new(connections)),
+    });
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let _ = socket.set_nodelay(true);
+                    let handlers = handlers.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                            tracing::debug!("connection from {peer} ended: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+}

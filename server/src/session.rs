@@ -1,0 +1,52 @@
+//! One client session: its DataFusion context, settings and COPY-in buffer.
+
+use std::sync::Mutex;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::prelude::SessionContext;
+use lakehouse_catalog::TableIdent;
+use lakehouse_ingest::pg_copy::CopyInFormat;
+
+use crate::settings::Settings;
+
+/// A `COPY ... FROM STDIN` in progress.
+#[derive(Debug)]
+pub struct CopyIn {
+    pub target: TableIdent,
+    /// The table's full schema.
+    pub table_schema: SchemaRef,
+    /// The columns the client sends, in its order.
+    pub copy_schema: SchemaRef,
+    pub format: CopyInFormat,
+    pub data: Vec<u8>,
+}
+
+/// Per-connection state, created once the client has authenticated.
+pub struct Session {
+    pub user: String,
+    pub superuser: bool,
+    /// Built from the server's template: shared catalog and functions,
+    /// session-local configuration.
+    pub ctx: SessionContext,
+    pub settings: Mutex<Settings>,
+    pub copy_in: tokio::sync::Mutex<Option<CopyIn>>,
+}
+
+impl Session {
+    pub fn new(user: String, superuser: bool, ctx: SessionContext) -> Session {
+        Session {
+            settings: Mutex::new(Settings::new(&user, superuser)),
+            user,
+            superuser,
+            ctx,
+            copy_in: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the settings; a poisoned lock (a panic elsewhere) still
+    /// yields the data, since settings have no invariants to break.
+    pub fn with_settings<T>(&self, f: impl FnOnce(&mut Settings) -> T) -> T {
+        let mut guard = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}

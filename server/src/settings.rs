@@ -1,0 +1,141 @@
+//! Session settings (GUCs): what `SET`, `SHOW` and `RESET` read and write.
+//!
+//! Each session owns its copy, so a `SET` never leaks into another session.
+//! Names are case-insensitive, as in Postgres.
+
+use std::collections::BTreeMap;
+
+use lakehouse_udfs::{PG_VERSION, PG_VERSION_NUM};
+
+use crate::error::{ServerError, ServerResult};
+
+/// Parameters clients read or set, with their defaults.
+fn defaults(user: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("application_name", String::new()),
+        ("client_encoding", "UTF8".into()),
+        ("client_min_messages", "notice".into()),
+        ("datestyle", "ISO, MDY".into()),
+        ("default_transaction_isolation", "read committed".into()),
+        ("default_transaction_read_only", "off".into()),
+        ("extra_float_digits", "1".into()),
+        ("idle_in_transaction_session_timeout", "0".into()),
+        ("integer_datetimes", "on".into()),
+        ("intervalstyle", "postgres".into()),
+        ("is_superuser", "off".into()),
+        ("lc_collate", "C.UTF-8".into()),
+        ("lc_ctype", "C.UTF-8".into()),
+        ("lc_messages", "C.UTF-8".into()),
+        ("lc_monetary", "C.UTF-8".into()),
+        ("lc_numeric", "C.UTF-8".into()),
+        ("lc_time", "C.UTF-8".into()),
+        ("lock_timeout", "0".into()),
+        ("max_identifier_length", "63".into()),
+        ("search_path", "\"$user\", public".into()),
+        ("server_encoding", "UTF8".into()),
+        ("server_version", PG_VERSION.into()),
+        ("server_version_num", PG_VERSION_NUM.into()),
+        ("session_authorization", user.to_string()),
+        ("standard_conforming_strings", "on".into()),
+        ("statement_timeout", "0".into()),
+        ("timezone", "UTC".into()),
+        ("transaction_isolation", "read committed".into()),
+        ("transaction_read_only", "off".into()),
+    ]
+}
+
+/// Read-only parameters: `SET` on them is an error, as in Postgres.
+const READ_ONLY: [&str; 7] = [
+    "server_version",
+    "server_version_num",
+    "server_encoding",
+    "integer_datetimes",
+    "max_identifier_length",
+    "lc_collate",
+    "lc_ctype",
+];
+
+/// One session's parameters.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    defaults: BTreeMap<String, String>,
+    values: BTreeMap<String, String>,
+}
+
+impl Settings {
+    pub fn new(user: &str, superuser: bool) -> Self {
+        let mut defaults: BTreeMap<String, String> = defaults(user)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        defaults.insert("is_superuser".into(), if superuser { "on" } else { "off" }.into());
+        Settings {
+            defaults,
+            values: BTreeMap::new(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> ServerResult<String> {
+        let key = name.to_ascii_lowercase();
+        self.values
+            .get(&key)
+            .or_else(|| self.defaults.get(&key))
+            .cloned()
+            .ok_or(ServerError::UnknownSetting(name.to_string()))
+    }
+
+    /// Every parameter with its current value, sorted by name (for `SHOW ALL`).
+    pub fn all(&self) -> Vec<(String, String)> {
+        let mut merged = self.defaults.clone();
+        merged.extend(self.values.clone());
+        merged.into_iter().collect()
+    }
+
+    /// Sets a known parameter, or any dotted (extension-style) one like Postgres.
+    pub fn set(&mut self, name: &str, value: &str) -> ServerResult<()> {
+        let key = name.to_ascii_lowercase();
+        if READ_ONLY.contains(&key.as_str()) {
+            return Err(ServerError::sql(
+                "55P02",
+                format!("parameter \"{name}\" cannot be changed"),
+            ));
+        }
+        if !self.defaults.contains_key(&key) && !key.contains('.') {
+            return Err(ServerError::UnknownSetting(name.to_string()));
+        }
+        self.values.insert(key, value.to_string());
+        Ok(())
+    }
+
+    pub fn reset(&mut self, name: &str) -> ServerResult<()> {
+        let key = name.to_ascii_lowercase();
+        if !self.defaults.contains_key(&key) && !self.values.contains_key(&key) {
+            return Err(ServerError::UnknownSetting(name.to_string()));
+        }
+        self.values.remove(&key);
+        Ok(())
+    }
+
+    pub fn reset_all(&mut self) {
+        self.values.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_show_reset() {
+        let mut s = Settings::new("u", false);
+        assert_eq!(s.get("TimeZone").unwrap(), "UTC");
+        s.set("application_name", "psql").unwrap();
+        assert_eq!(s.get("APPLICATION_NAME").unwrap(), "psql");
+        s.reset("application_name").unwrap();
+        assert_eq!(s.get("application_name").unwrap(), "");
+        assert!(s.set("no_such_thing", "1").is_err());
+        assert!(s.set("server_version", "1").is_err());
+        s.set("myapp.flag", "x").unwrap();
+        assert_eq!(s.get("myapp.flag").unwrap(), "x");
+    }
+}

@@ -1,0 +1,303 @@
+//! Classifies parsed SQL: what the session answers itself (transactions,
+//! settings, COPY) and what goes to DataFusion.
+
+use datafusion::sql::sqlparser::ast::{
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr,
+    ObjectName, ObjectType, Set, Statement, Value, ValueWithSpan,
+};
+
+use crate::error::{ServerError, ServerResult};
+
+/// Output format of COPY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyKind {
+    Text,
+    Csv,
+}
+
+/// COPY's WITH options, Postgres defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyFormat {
+    pub kind: CopyKind,
+    pub delimiter: char,
+    pub null: String,
+    pub header: bool,
+    pub quote: char,
+    pub escape: char,
+}
+
+impl CopyFormat {
+    fn from_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> ServerResult<Self> {
+        let mut kind = CopyKind::Text;
+        let (mut delimiter, mut null, mut header, mut quote, mut escape) =
+            (None, None, false, '"', None);
+        for option in options {
+            match option {
+                CopyOption::Format(name) => {
+                    kind = match name.value.to_ascii_lowercase().as_str() {
+                        "text" => CopyKind::Text,
+                        "csv" => CopyKind::Csv,
+                        "binary" => {
+                            return Err(ServerError::Unsupported("COPY FORMAT binary".into()));
+                        }
+                        other => {
+                            return Err(ServerError::sql(
+                                "22023",
+                                format!("COPY format \"{other}\" not recognized"),
+                            ));
+                        }
+                    }
+                }
+                CopyOption::Delimiter(c) => delimiter = Some(*c),
+                CopyOption::Null(s) => null = Some(s.clone()),
+                CopyOption::Header(h) => header = *h,
+                CopyOption::Quote(c) => quote = *c,
+                CopyOption::Escape(c) => escape = Some(*c),
+                CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+                CopyOption::Freeze(_) => {}
+                other => return Err(ServerError::Unsupported(format!("COPY option {other}"))),
+            }
+        }
+        for option in legacy {
+            match option {
+                CopyLegacyOption::Csv(csv) => {
+                    kind = CopyKind::Csv;
+                    for o in csv {
+                        match o {
+                            CopyLegacyCsvOption::Header => header = true,
+                            CopyLegacyCsvOption::Quote(c) => quote = *c,
+                            CopyLegacyCsvOption::Escape(c) => escape = Some(*c),
+                            other => {
+                                return Err(ServerError::Unsupported(format!("COPY option {other}")));
+                            }
+                        }
+                    }
+                }
+                CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
+                CopyLegacyOption::Null(s) => null = Some(s.clone()),
+                CopyLegacyOption::Header => header = true,
+                CopyLegacyOption::Binary => {
+                    return Err(ServerError::Unsupported("COPY BINARY".into()));
+                }
+                other => return Err(ServerError::Unsupported(format!("COPY option {other}"))),
+            }
+        }
+        let format = CopyFormat {
+            kind,
+            delimiter: delimiter.unwrap_or(if kind == CopyKind::Csv { ',' } else { '\t' }),
+            null: null.unwrap_or_else(|| if kind == CopyKind::Csv { "" } else { "\\N" }.into()),
+            header,
+            quote,
+            escape: escape.unwrap_or(quote),
+        };
+        if header && kind == CopyKind::Text {
+            return Err(ServerError::sql(
+                "0A000",
+                "COPY HEADER is only available in CSV mode",
+            ));
+        }
+        Ok(format)
+    }
+}
+
+/// What COPY TO reads.
+#[derive(Debug, Clone)]
+pub enum CopyOutSource {
+    Table { name: ObjectName, columns: Vec<String> },
+    Query(Box<datafusion::sql::sqlparser::ast::Query>),
+}
+
+/// A classified statement.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Begin,
+    Commit,
+    Rollback,
+    Set { name: String, value: Option<String> },
+    Show(Option<String>),
+    Reset(Option<String>),
+    CopyFrom {
+        table: ObjectName,
+        columns: Vec<String>,
+        format: CopyFormat,
+    },
+    CopyTo {
+        source: CopyOutSource,
+        format: CopyFormat,
+    },
+    /// Accepted and ignored, with this command tag (e.g. DISCARD ALL).
+    NoOp(&'static str),
+    /// Planned and run by DataFusion.
+    Query(Box<Statement>),
+}
+
+impl Command {
+    /// Whether the command returns rows (needs a row description).
+    pub fn returns_rows(&self) -> bool {
+        match self {
+            Command::Show(_) => true,
+            Command::Query(s) => statement_returns_rows(s),
+            _ => false,
+        }
+    }
+}
+
+fn statement_returns_rows(s: &Statement) -> bool {
+    matches!(
+        s,
+        Statement::Query(_)
+            | Statement::Explain { .. }
+            | Statement::ExplainTable { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+    )
+}
+
+/// Text of a SET value: identifiers and literals as written, lists joined.
+fn set_value_text(values: &[Expr]) -> String {
+    values
+        .iter()
+        .map(|v| match v {
+            Expr::Value(ValueWithSpan {
+                value: Value::SingleQuotedString(s) | Value::DoubleQuotedString(s),
+                ..
+            }) => s.clone(),
+            Expr::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn is_default(values: &[Expr]) -> bool {
+    matches!(values, [Expr::Identifier(i)] if i.value.eq_ignore_ascii_case("default"))
+}
+
+/// Classifies one parsed statement.
+pub fn classify(statement: Statement) -> ServerResult<Command> {
+    Ok(match statement {
+        Statement::StartTransaction { .. } => Command::Begin,
+        Statement::Commit { .. } => Command::Commit,
+        Statement::Rollback { savepoint: None, .. } => Command::Rollback,
+        Statement::Set(Set::SingleAssignment {
+            variable, values, ..
+        }) => {
+            let name = variable.to_string();
+            if is_default(&values) {
+                Command::Reset(Some(name))
+            } else {
+                Command::Set {
+                    name,
+                    value: Some(set_value_text(&values)),
+                }
+            }
+        }
+        Statement::Set(Set::SetTimeZone { value, .. }) => Command::Set {
+            name: "timezone".into(),
+            value: Some(set_value_text(&[value])),
+        },
+        Statement::Set(Set::SetNames { charset_name, .. }) => Command::Set {
+            name: "client_encoding".into(),
+            value: Some(charset_name.value),
+        },
+        Statement::Set(Set::SetTransaction { .. }) => Command::NoOp("SET"),
+        Statement::ShowVariable { variable } => {
+            let name = variable
+                .iter()
+                .map(|i| i.value.clone())
+                .collect::<Vec<_>>()
+                .join(" ");
+            if name.eq_ignore_ascii_case("all") {
+                Command::Show(None)
+            } else {
+                Command::Show(Some(name))
+            }
+        }
+        Statement::Discard { .. } => Command::NoOp("DISCARD ALL"),
+        Statement::Copy {
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            ..
+        } => {
+            let format = CopyFormat::from_options(&options, &legacy_options)?;
+            match (to, target) {
+                (false, CopyTarget::Stdin) => match source {
+                    CopySource::Table {
+                        table_name,
+                        columns,
+                    } => Command::CopyFrom {
+                        table: table_name,
+                        columns: columns.into_iter().map(|c| c.value).collect(),
+                        format,
+                    },
+                    CopySource::Query(_) => {
+                        return Err(ServerError::sql(
+                            "42601",
+                            "COPY FROM requires a table, not a query",
+                        ));
+                    }
+                },
+                (true, CopyTarget::Stdout) => Command::CopyTo {
+                    source: match source {
+                        CopySource::Table {
+                            table_name,
+                            columns,
+                        } => CopyOutSource::Table {
+                            name: table_name,
+                            columns: columns.into_iter().map(|c| c.value).collect(),
+                        },
+                        CopySource::Query(q) => CopyOutSource::Query(q),
+                    },
+                    format,
+                },
+                (_, CopyTarget::File { .. } | CopyTarget::Program { .. }) => {
+                    return Err(ServerError::InsufficientPrivilege(
+                        "COPY to or from a server file or program is not allowed; use COPY ... FROM STDIN / TO STDOUT (psql \\copy)".into(),
+                    ));
+                }
+                _ => return Err(ServerError::sql("42601", "COPY FROM STDOUT / TO STDIN is not valid")),
+            }
+        }
+        Statement::CreateTable(ct) if ct.external => {
+            return Err(ServerError::InsufficientPrivilege(
+                "CREATE EXTERNAL TABLE reads server files directly; load data with ingest_csv() or COPY FROM STDIN".into(),
+            ));
+        }
+        other => Command::Query(Box::new(other)),
+    })
+}
+
+/// The command tag Postgres sends for a statement DataFusion ran.
+pub fn command_tag(statement: &Statement) -> String {
+    match statement {
+        Statement::Query(_) => "SELECT".into(),
+        Statement::Insert(_) => "INSERT".into(),
+        Statement::Update(_) => "UPDATE".into(),
+        Statement::Delete(_) => "DELETE".into(),
+        Statement::CreateTable(ct) if ct.query.is_some() => "SELECT".into(),
+        Statement::CreateTable(_) => "CREATE TABLE".into(),
+        Statement::CreateView(_) => "CREATE VIEW".into(),
+        Statement::CreateSchema { .. } => "CREATE SCHEMA".into(),
+        Statement::Drop { object_type, .. } => match object_type {
+            ObjectType::Table => "DROP TABLE".into(),
+            ObjectType::View => "DROP VIEW".into(),
+            ObjectType::Schema => "DROP SCHEMA".into(),
+            other => format!("DROP {other}"),
+        },
+        Statement::Explain { .. } => "EXPLAIN".into(),
+        other => {
+            let text = other.to_string();
+            let words: Vec<&str> = text.split_whitespace().take(2).collect();
+            match words.as_slice() {
+                [first, second] if first.eq_ignore_ascii_case("create") || first.eq_ignore_ascii_case("drop") || first.eq_ignore_ascii_case("alter") => {
+                    format!("{} {}", first.to_uppercase(), second.to_uppercase())
+                }
+                [first, ..] => first.to_uppercase(),
+                [] => String::new(),
+            }
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! `ingest_csv(path, dataset [, options])`: load a CSV file into a Delta table.
+//!
+//! Planning only builds an [`IngestCsvTable`] with the summary schema, so Parse
+//! and Describe never touch a file; the work runs when the plan executes:
+//! resolve the path under the import roots, profile the file (validate, hash,
+//! infer), skip it if that content already went into the dataset, otherwise
+//! stream it into the table as a single Delta commit.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::{Session, TableFunctionImpl, TableProvider};
+use datafusion::common::{ScalarValue, plan_err};
+use datafusion::datasource::{TableType, provider_as_source};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use lakehouse_catalog::{CatalogError, DEFAULT_SCHEMA, Lineage, TableIdent, WriteMode};
+use lakehouse_ingest::csv::{CsvBatches, CsvOptions, CsvProfile, WriteMode as CsvMode};
+
+use crate::{FunctionEnv, UdfError};
+
+/// Columns of the summary row every ingest function returns.
+pub fn ingest_summary_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("dataset", DataType::Utf8, false),
+            Field::new("rows", DataType::Int64, false),
+            Field::new("columns", DataType::Int64, false),
+            Field::new("bytes", DataType::Int64, false),
+            Field::new("sha256", DataType::Utf8, false),
+            Field::new("status", DataType::Utf8, false),
+            Field::new("elapsed_ms", DataType::Int64, false),
+        ]))
+    });
+    SCHEMA.clone()
+}
+
+/// The table function, registered per session so it knows the user.
+#[derive(Debug)]
+pub struct IngestCsv {
+    env: FunctionEnv,
+    user: String,
+}
+
+impl IngestCsv {
+    pub fn new(env: FunctionEnv, user: String) -> Self {
+        IngestCsv { env, user }
+    }
+}
+
+/// A fully parsed call.
+#[derive(Debug, Clone)]
+struct IngestRequest {
+    path: String,
+    target: TableIdent,
+    options: CsvOptions,
+}
+
+fn string_arg(args: &[Expr], i: usize, what: &str) -> Result<Option<String>> {
+    match args.get(i) {
+        None => Ok(None),
+        Some(Expr::Literal(ScalarValue::Utf8(Some(s)), _))
+        | Some(Expr::Literal(ScalarValue::Utf8View(Some(s)), _))
+        | Some(Expr::Literal(ScalarValue::LargeUtf8(Some(s)), _)) => Ok(Some(s.clone())),
+        Some(other) => plan_err!("ingest_csv: {what} must be a text literal, got {other}"),
+    }
+}
+
+/// `dataset` may be `name` or `schema.name`.
+fn parse_target(dataset: &str) -> Result<TableIdent, UdfError> {
+    let invalid = |message: String| UdfError::InvalidArgument {
+        function: "ingest_csv",
+        message,
+    };
+    let parts: Vec<&str> = dataset.split('.').collect();
+    let ident = match parts.as_slice() {
+        [table] => TableIdent::new(DEFAULT_SCHEMA, *table),
+        [schema, table] => TableIdent::new(*schema, *table),
+        _ => return Err(invalid(format!("dataset \"{dataset}\" must be name or schema.name"))),
+    };
+    if ident.table.is_empty() || ident.schema.is_empty() {
+        return Err(invalid(format!("dataset \"{dataset}\" is empty")));
+    }
+    Ok(ident)
+}
+
+impl TableFunctionImpl for IngestCsv {
+    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        if !(2..=3).contains(&args.len()) {
+            return plan_err!("ingest_csv(path, dataset [, options]) takes 2 or 3 arguments, got {}", args.len());
+        }
+        let path = string_arg(args, 0, "path")?.unwrap_or_default();
+        let dataset = string_arg(args, 1, "dataset")?.unwrap_or_default();
+        let options = match string_arg(args, 2, "options")? {
+            Some(text) => CsvOptions::parse(&text).map_err(UdfError::from)?,
+            None => CsvOptions::default(),
+        };
+        let request = IngestRequest {
+            path,
+            target: parse_target(&dataset)?,
+            options,
+        };
+        Ok(Arc::new(IngestCsvTable {
+            request,
+            env: self.env.clone(),
+            user: self.user.clone(),
+        }))
+    }
+}
+
+/// The planned (not yet executed) ingest.
+#[derive(Debug)]
+struct IngestCsvTable {
+    request: IngestRequest,
+    env: FunctionEnv,
+    user: String,
+}
+
+#[async_trait]
+impl TableProvider for IngestCsvTable {
+    fn schema(&self) -> SchemaRef {
+        ingest_summary_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let session = state
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .cloned()
+            .ok_or_else(|| DataFusionError::Internal("ingest_csv needs a SessionState".into()))?;
+        // The summary is one small row; projecting it afterwards is cheaper
+        // than teaching the exec about projections.
+        Ok(Arc::new(IngestCsvExec::new(
+            self.request.clone(),
+            self.env.clone(),
+            self.user.clone(),
+            Arc::new(session),
+        )))
+    }
+}
+
+/// Executes the ingest; yields the summary row.
+struct IngestCsvExec {
+    request: IngestRequest,
+    env: FunctionEnv,
+    user: String,
+    session: Arc<SessionState>,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for IngestCsvExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IngestCsvExec")
+            .field("request", &self.request)
+            .finish()
+    }
+}
+
+impl IngestCsvExec {
+    fn new(
+        request: IngestRequest,
+        env: FunctionEnv,
+        user: String,
+        session: Arc<SessionState>,
+    ) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(ingest_summary_schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        IngestCsvExec {
+            request,
+            env,
+            user,
+            session,
+            properties,
+        }
+    }
+}
+
+impl DisplayAs for IngestCsvExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "IngestCsvExec: path={}, dataset={}",
+            self.request.path, self.request.target
+        )
+    }
+}
+
+impl ExecutionPlan for IngestCsvExec {
+    fn name(&self) -> &str {
+        "IngestCsvExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        _partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let request = self.request.clone();
+        let env = self.env.clone();
+        let user = self.user.clone();
+        let session = self.session.clone();
+        let fut = async move { run_ingest(request, env, user, session).await };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            ingest_summary_schema(),
+            futures::stream::once(fut),
+        )))
+    }
+}
+
+/// What happened to the dataset.
+#[derive(Debug, Clone, Copy)]
+enum Status {
+    Created,
+    Appended,
+    Replaced,
+    Unchanged,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Appended => "appended",
+            Status::Replaced => "replaced",
+            Status::Unchanged => "unchanged",
+        }
+    }
+}
+
+async fn run_ingest(
+    request: IngestRequest,
+    env: FunctionEnv,
+    user: String,
+    session: Arc<SessionState>,
+) -> Result<RecordBatch> {
+    let started = Instant::now();
+    let path = env.import_roots.resolve(&request.path)?;
+    if path.is_dir() {
+        return Err(UdfError::InvalidArgument {
+            function: "ingest_csv",
+            message: format!("\"{}\" is a directory, not a CSV file", request.path),
+        }
+        .into());
+    }
+    let display = request.path.clone();
+    let profile = {
+        let (path, display, options) = (path.clone(), display.clone(), request.options.clone());
+        tokio::task::spawn_blocking(move || {
+            lakehouse_ingest::csv::profile(&path, &display, &options)
+        })
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?
+        .map_err(UdfError::from)?
+    };
+
+    let existing = env.store.open(&request.target).await.map_err(UdfError::from)?;
+    let mode = match (&existing, request.options.mode) {
+        (None, _) => WriteMode::Create,
+        (Some(_), CsvMode::Append) => WriteMode::Append,
+        (Some(_), CsvMode::Replace) => WriteMode::Replace,
+    };
+    if let (Some(table), WriteMode::Append) = (&existing, mode)
+        && env
+            .store
+            .contains_source_hash(table, &profile.sha256)
+            .await
+            .map_err(UdfError::from)?
+    {
+        return summary(&request, &profile, Status::Unchanged, started);
+    }
+
+    let target_schema = match (&existing, mode) {
+        (Some(_), WriteMode::Append) => {
+            let provider = session
+                .catalog_list()
+                .catalog(session.config().options().catalog.default_catalog.as_str())
+                .and_then(|c| c.schema(&request.target.schema));
+            match provider {
+                Some(schema) => schema.table(&request.target.table).await?.map(|t| t.schema()),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let plan = csv_plan(&path, &display, &request.options, &profile, env.ingest_batch_rows)?;
+    let plan = match &target_schema {
+        Some(target) => conform_to(plan, &profile.schema, target, &request.target)?,
+        None => plan,
+    };
+    let lineage = Lineage {
+        operation: "ingest_csv".into(),
+        source: Some(path.display().to_string()),
+        sha256: Some(profile.sha256.clone()),
+        user: user.clone(),
+    };
+    env.store
+        .write_plan(&request.target, plan, session, mode, &user, Some(&lineage))
+        .await
+        .map_err(UdfError::from)?;
+    let status = match mode {
+        WriteMode::Create => Status::Created,
+        WriteMode::Append => Status::Appended,
+        WriteMode::Replace => Status::Replaced,
+    };
+    summary(&request, &profile, status, started)
+}
+
+fn summary(
+    request: &IngestRequest,
+    profile: &CsvProfile,
+    status: Status,
+    started: Instant,
+) -> Result<RecordBatch> {
+    let rows = match status {
+        Status::Unchanged => 0,
+        _ => profile.rows as i64,
+    };
+    Ok(RecordBatch::try_new(
+        ingest_summary_schema(),
+        vec![
+            Arc::new(StringArray::from(vec![request.target.to_string()])),
+            Arc::new(Int64Array::from(vec![rows])),
+            Arc::new(Int64Array::from(vec![profile.schema.fields().len() as i64])),
+            Arc::new(Int64Array::from(vec![profile.bytes as i64])),
+            Arc::new(StringArray::from(vec![profile.sha256.clone()])),
+            Arc::new(StringArray::from(vec![status.as_str()])),
+            Arc::new(Int64Array::from(vec![started.elapsed().as_millis() as i64])),
+        ],
+    )?)
+}
+
+/// A logical plan that streams the file's batches (read on a blocking thread).
+fn csv_plan(
+    path: &std::path::Path,
+    display: &str,
+    options: &CsvOptions,
+    profile: &CsvProfile,
+    batch_rows: usize,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    let partition = CsvPartition {
+        path: path.to_path_buf(),
+        display: display.to_string(),
+        options: options.clone(),
+        profile: profile.clone(),
+        batch_rows,
+    };
+    let table = StreamingTable::try_new(profile.schema.clone(), vec![Arc::new(partition)])?;
+    LogicalPlanBuilder::scan("ingest_csv", provider_as_source(Arc::new(table)), None)?.build()
+}
+
+/// Casts the file's columns to an existing table's types, by name; table
+/// columns the file lacks become NULL. A file column the table lacks is an error.
+fn conform_to(
+    plan: datafusion::logical_expr::LogicalPlan,
+    file: &SchemaRef,
+    table: &SchemaRef,
+    ident: &TableIdent,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    if let Some(extra) = file
+        .fields()
+        .iter()
+        .find(|f| table.field_with_name(f.name()).is_err())
+    {
+        return Err(UdfError::Catalog(CatalogError::SchemaMismatch {
+            table: ident.to_string(),
+            message: format!(
+                "the file has column \"{}\" which the table does not (use mode=replace to redefine it)",
+                extra.name()
+            ),
+        })
+        .into());
+    }
+    let exprs: Vec<Expr> = table
+        .fields()
+        .iter()
+        .map(|f| {
+            let source = if file.field_with_name(f.name()).is_ok() {
+                col(datafusion::common::Column::from_name(f.name()))
+            } else {
+                lit(ScalarValue::Null)
+            };
+            cast(source, f.data_type().clone()).alias(f.name())
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
+
+/// One pass-two read of the file, as a DataFusion partition stream.
+#[derive(Debug)]
+struct CsvPartition {
+    path: PathBuf,
+    display: String,
+    options: CsvOptions,
+    profile: CsvProfile,
+    batch_rows: usize,
+}
+
+impl PartitionStream for CsvPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.profile.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+        let (path, display, options, profile, batch_rows) = (
+            self.path.clone(),
+            self.display.clone(),
+            self.options.clone(),
+            self.profile.clone(),
+            self.batch_rows,
+        );
+        tokio::task::spawn_blocking(move || {
+            let batches = match CsvBatches::open(&path, &display, &options, &profile, batch_rows) {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(UdfError::from(e).into()));
+                    return;
+                }
+            };
+            for batch in batches {
+                let item = batch.map_err(|e| UdfError::from(e).into());
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.profile.schema.clone(), stream))
+    }
+}
