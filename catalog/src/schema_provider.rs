@@ -81,7 +81,7 @@ impl SchemaProvider for DeltaSchemaProvider {
             DataFusionError::Plan(format!("view \"{name}\" has no SQL definition to persist"))
         })?;
         if self.store.table_exists(&TableIdent::new(&self.name, &name)) {
-            return Err(CatalogError::TableExists(format!("{}.{name}", self.name)).into());
+            return Err(CatalogError::TableExists(name).into());
         }
         self.views
             .put(&self.name, &name, &definition, table.clone())

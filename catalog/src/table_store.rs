@@ -163,7 +163,7 @@ impl DeltaTableStore {
             return if if_not_exists {
                 Ok(false)
             } else {
-                Err(CatalogError::TableExists(ident.to_string()))
+                Err(CatalogError::TableExists(ident.table.clone()))
             };
         }
         self.write_batches(
@@ -243,10 +243,10 @@ impl DeltaTableStore {
         let exists = self.table_exists(ident);
         match (mode, exists) {
             (WriteMode::Create, true) => {
-                return Err(CatalogError::TableExists(ident.to_string()));
+                return Err(CatalogError::TableExists(ident.table.clone()));
             }
             (WriteMode::Append, false) => {
-                return Err(CatalogError::TableNotFound(ident.to_string()));
+                return Err(CatalogError::TableNotFound(ident.table.clone()));
             }
             _ => {}
         }
@@ -260,7 +260,12 @@ impl DeltaTableStore {
             std::fs::create_dir_all(&dir).map_err(|e| CatalogError::io(&dir, e))?;
         }
         let url = self.dir.table_url(&ident.schema, &ident.table)?;
-        Ok(DeltaTable::try_from_url(url).await?)
+        if exists {
+            Ok(deltalake::open_table(url).await?)
+        } else {
+            // Not loaded: there is no log yet, the write creates it.
+            Ok(deltalake::DeltaTableBuilder::from_url(url)?.build()?)
+        }
     }
 
     fn check_writable_ident(&self, ident: &TableIdent) -> Result<(), CatalogError> {
@@ -279,7 +284,7 @@ impl DeltaTableStore {
     /// mid-delete never leaves a half table visible.
     pub fn drop_table(&self, ident: &TableIdent) -> Result<(), CatalogError> {
         if !self.table_exists(ident) {
-            return Err(CatalogError::TableNotFound(ident.to_string()));
+            return Err(CatalogError::TableNotFound(ident.table.clone()));
         }
         remove_dir_crash_safe(&self.dir.table_dir(&ident.schema, &ident.table))
     }

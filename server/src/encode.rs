@@ -24,6 +24,8 @@ use pgwire::types::ToSqlText;
 use postgres_types::ToSql;
 use rust_decimal::Decimal;
 
+use crate::pg_text;
+
 /// The Postgres type a column of `data_type` is sent as.
 pub fn pg_type(data_type: &DataType) -> Type {
     match data_type {
@@ -167,16 +169,16 @@ pub fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) ->
         DataType::Int64 => {
             sink.put(&column.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(row))
         }
-        DataType::Float32 => sink.put(
-            &column
+        DataType::Float32 => sink.put(&pg_text::Float4(
+            column
                 .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
                 .value(row),
-        ),
-        DataType::Float64 => sink.put(
-            &column
+        )),
+        DataType::Float64 => sink.put(&pg_text::Float8(
+            column
                 .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
                 .value(row),
-        ),
+        )),
         DataType::Decimal128(_, scale) => {
             let raw = column
                 .as_primitive::<datafusion::arrow::datatypes::Decimal128Type>()
@@ -196,16 +198,16 @@ pub fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) ->
                 .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
                 .value(row),
         )),
-        DataType::Timestamp(_, None) => sink.put(&timestamp(
+        DataType::Timestamp(_, None) => sink.put(&pg_text::Timestamp(timestamp(
             column
                 .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
                 .value(row),
-        )),
+        ))),
         DataType::Timestamp(_, Some(_)) => {
             let micros = column
                 .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
                 .value(row);
-            sink.put(&timestamp(micros).and_utc())
+            sink.put(&pg_text::TimestampTz(timestamp(micros).and_utc()))
         }
         DataType::Time64(_) => {
             let micros = column

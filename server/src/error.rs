@@ -63,11 +63,17 @@ impl ServerError {
         }
     }
 
-    /// The client-facing message: DataFusion's wrapping prefixes removed.
+    /// The client-facing message: DataFusion's wording replaced by
+    /// Postgres's where clients or users know the Postgres one.
     pub fn message(&self) -> String {
-        match self {
+        let text = match self {
             ServerError::DataFusion(e) => clean_datafusion_message(e),
             other => other.to_string(),
+        };
+        match self.sqlstate() {
+            "22012" => "division by zero".to_string(),
+            "42P01" => missing_relation_message(&text).unwrap_or(text),
+            _ => text,
         }
     }
 
@@ -178,7 +184,9 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             }
         }
         DataFusionError::External(inner) => external_sqlstate(inner.as_ref()),
-        DataFusionError::Context(_, inner) => datafusion_sqlstate(inner),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            datafusion_sqlstate(inner)
+        }
         DataFusionError::Shared(inner) => datafusion_sqlstate(inner),
         DataFusionError::Collection(errs) => errs.first().map_or("XX000", datafusion_sqlstate),
         _ => "XX000",
@@ -206,11 +214,21 @@ fn plan_sqlstate(message: &str) -> &'static str {
     }
 }
 
+/// `table 'db.schema.name' not found` -> `relation "name" does not exist`.
+fn missing_relation_message(text: &str) -> Option<String> {
+    let start = text.find("table '")? + "table '".len();
+    let end = start + text[start..].find('\'')?;
+    let name = text[start..end].rsplit('.').next()?;
+    Some(format!("relation \"{name}\" does not exist"))
+}
+
 /// DataFusion prefixes messages with "Error during planning: " and friends;
 /// clients expect just the message.
 fn clean_datafusion_message(e: &DataFusionError) -> String {
     match e {
-        DataFusionError::Context(_, inner) => clean_datafusion_message(inner),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            clean_datafusion_message(inner)
+        }
         DataFusionError::Shared(inner) => clean_datafusion_message(inner),
         DataFusionError::External(inner) => inner.to_string(),
         DataFusionError::Plan(m) | DataFusionError::Execution(m) => m.clone(),

@@ -58,10 +58,31 @@ impl SqlParser {
     }
 
     pub fn parse(&self, sql: &str) -> ServerResult<Vec<Statement>> {
+        refuse_external_tables(sql)?;
         self.compat
             .parse(sql)
             .map_err(|e| ServerError::sql("42601", format!("syntax error: {e}")))
     }
+}
+
+/// DataFusion's `CREATE [UNBOUNDED] EXTERNAL TABLE` reads server files; it is
+/// not Postgres syntax, so it is recognised before parsing and refused.
+fn refuse_external_tables(sql: &str) -> ServerResult<()> {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(4)
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let external = matches!(
+        words.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+        ["create", "external", "table", ..] | ["create", "unbounded", "external", "table"]
+    );
+    if external {
+        return Err(ServerError::InsufficientPrivilege(
+            "CREATE EXTERNAL TABLE reads server files directly; load data with ingest_csv() or COPY FROM STDIN".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl Default for SqlParser {

@@ -9,6 +9,7 @@ mod engine;
 mod error;
 mod handler;
 mod params;
+mod pg_text;
 mod server;
 mod session;
 mod settings;

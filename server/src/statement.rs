@@ -3,7 +3,7 @@
 
 use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr,
-    ObjectName, ObjectType, Set, Statement, Value, ValueWithSpan,
+    ObjectName, ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
 };
 
 use crate::error::{ServerError, ServerResult};
@@ -213,6 +213,10 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
                 Command::Show(Some(name))
             }
         }
+        Statement::Reset(r) => match r.reset {
+            Reset::ALL => Command::Reset(None),
+            Reset::ConfigurationParameter(name) => Command::Reset(Some(name.to_string())),
+        },
         Statement::Discard { .. } => Command::NoOp("DISCARD ALL"),
         Statement::Copy {
             source,

@@ -47,7 +47,17 @@ impl ImportRoots {
         } else {
             self.roots.iter().map(|r| r.join(given)).collect()
         };
-        let mut outside = false;
+        // A path that escapes every root by spelling (`..`) is refused whether
+        // or not it exists, so probing for files outside says nothing.
+        let mut outside = !candidates
+            .iter()
+            .any(|c| self.roots.iter().any(|r| lexical_normalize(c).starts_with(r)));
+        if outside {
+            return Err(UdfError::PathOutsideRoots {
+                path: path.to_string(),
+                roots: self.describe(),
+            });
+        }
         for candidate in candidates {
             let Ok(real) = candidate.canonicalize() else {
                 continue;
@@ -57,7 +67,7 @@ impl ImportRoots {
             }
             outside = true;
         }
-        if outside || (given.is_absolute() && !self.roots.iter().any(|r| given.starts_with(r))) {
+        if outside {
             return Err(UdfError::PathOutsideRoots {
                 path: path.to_string(),
                 roots: self.describe(),
@@ -65,6 +75,21 @@ impl ImportRoots {
         }
         Err(UdfError::FileNotFound(path.to_string()))
     }
+}
+
+/// Resolves `.` and `..` without touching the file system.
+fn lexical_normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ impl TableProvider for IngestCsvTable {
     async fn scan(
         &self,
         state: &dyn Session,
-        _projection: Option<&Vec<usize>>,
+        projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -154,14 +154,13 @@ impl TableProvider for IngestCsvTable {
             .downcast_ref::<SessionState>()
             .cloned()
             .ok_or_else(|| DataFusionError::Internal("ingest_csv needs a SessionState".into()))?;
-        // The summary is one small row; projecting it afterwards is cheaper
-        // than teaching the exec about projections.
         Ok(Arc::new(IngestCsvExec::new(
             self.request.clone(),
             self.env.clone(),
             self.user.clone(),
             Arc::new(session),
-        )))
+            projection.cloned(),
+        )?))
     }
 }
 
@@ -171,6 +170,8 @@ struct IngestCsvExec {
     env: FunctionEnv,
     user: String,
     session: Arc<SessionState>,
+    /// Columns of the summary row the query reads.
+    projection: Option<Vec<usize>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -188,20 +189,26 @@ impl IngestCsvExec {
         env: FunctionEnv,
         user: String,
         session: Arc<SessionState>,
-    ) -> Self {
+        projection: Option<Vec<usize>>,
+    ) -> Result<Self> {
+        let schema = match &projection {
+            Some(p) => Arc::new(ingest_summary_schema().project(p)?),
+            None => ingest_summary_schema(),
+        };
         let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(ingest_summary_schema()),
+            EquivalenceProperties::new(schema),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Final,
             Boundedness::Bounded,
         ));
-        IngestCsvExec {
+        Ok(IngestCsvExec {
             request,
             env,
             user,
             session,
+            projection,
             properties,
-        }
+        })
     }
 }
 
@@ -251,9 +258,16 @@ impl ExecutionPlan for IngestCsvExec {
         let env = self.env.clone();
         let user = self.user.clone();
         let session = self.session.clone();
-        let fut = async move { run_ingest(request, env, user, session).await };
+        let projection = self.projection.clone();
+        let fut = async move {
+            let summary = run_ingest(request, env, user, session).await?;
+            match projection {
+                Some(p) => Ok(summary.project(&p)?),
+                None => Ok(summary),
+            }
+        };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
-            ingest_summary_schema(),
+            self.properties.eq_properties.schema().clone(),
             futures::stream::once(fut),
         )))
     }
@@ -305,6 +319,10 @@ async fn run_ingest(
         .map_err(UdfError::from)?
     };
 
+    // Naming a new schema in the dataset creates it, as a directory would.
+    env.store
+        .create_schema(&request.target.schema, true)
+        .map_err(UdfError::from)?;
     let existing = env.store.open(&request.target).await.map_err(UdfError::from)?;
     let mode = match (&existing, request.options.mode) {
         (None, _) => WriteMode::Create,
