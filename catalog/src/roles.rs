@@ -117,7 +117,10 @@ impl RoleStore {
                         path: path.display().to_string(),
                         message: e.to_string(),
                     })?;
-                file.roles.into_iter().map(|r| (r.name.clone(), r)).collect()
+                file.roles
+                    .into_iter()
+                    .map(|r| (r.name.clone(), r))
+                    .collect()
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(CatalogError::io(&path, e)),
@@ -148,13 +151,10 @@ impl RoleStore {
 
     /// Creates or replaces a role and persists the whole set.
     pub fn put(&self, role: Role) -> Result<(), CatalogError> {
-        let mut roles = self
-            .roles
-            .write()
-            .map_err(|_| CatalogError::Corrupt {
-                path: self.path.display().to_string(),
-                message: "role lock poisoned".into(),
-            })?;
+        let mut roles = self.roles.write().map_err(|_| CatalogError::Corrupt {
+            path: self.path.display().to_string(),
+            message: "role lock poisoned".into(),
+        })?;
         let mut next = roles.clone();
         next.insert(role.name.clone(), role);
         let file = RolesFile {

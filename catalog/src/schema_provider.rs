@@ -49,8 +49,13 @@ impl SchemaProvider for DeltaSchemaProvider {
             return Ok(Some(view));
         }
         let ident = TableIdent::new(&self.name, name);
-        match self.store.open(&ident).await.map_err(DataFusionError::from)? {
-            Some(table) => Ok(Some(Arc::new(LiveDeltaTable::try_new(table)?))),
+        match self
+            .store
+            .open(&ident)
+            .await
+            .map_err(DataFusionError::from)?
+        {
+            Some(table) => Ok(Some(Arc::new(LiveDeltaTable::try_new(table).await?))),
             None => Ok(None),
         }
     }
@@ -100,9 +105,11 @@ impl SchemaProvider for DeltaSchemaProvider {
         }
         self.store.drop_table(&ident)?;
         // DataFusion only checks for Some; the dropped table has no provider left.
-        Ok(Some(Arc::new(datafusion::datasource::empty::EmptyTable::new(
-            Arc::new(datafusion::arrow::datatypes::Schema::empty()),
-        ))))
+        Ok(Some(Arc::new(
+            datafusion::datasource::empty::EmptyTable::new(Arc::new(
+                datafusion::arrow::datatypes::Schema::empty(),
+            )),
+        )))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -120,8 +127,10 @@ pub struct LiveDeltaTable {
 }
 
 impl LiveDeltaTable {
-    fn try_new(table: DeltaTable) -> Result<Self> {
-        let schema = table_arrow_schema(&table)?;
+    async fn try_new(table: DeltaTable) -> Result<Self> {
+        // The scan's own schema (string columns read as Utf8View), so that
+        // filters planned against it match what the scan evaluates.
+        let schema = table.table_provider().await?.schema();
         Ok(LiveDeltaTable {
             schema,
             table: Mutex::new(table),
@@ -145,11 +154,12 @@ pub(crate) fn table_arrow_schema(table: &DeltaTable) -> Result<SchemaRef> {
     let snapshot = table
         .snapshot()
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    let schema: datafusion::arrow::datatypes::Schema = snapshot
-        .schema()
-        .as_ref()
-        .try_into_arrow()
-        .map_err(|e: datafusion::arrow::error::ArrowError| DataFusionError::ArrowError(Box::new(e), None))?;
+    let schema: datafusion::arrow::datatypes::Schema =
+        snapshot.schema().as_ref().try_into_arrow().map_err(
+            |e: datafusion::arrow::error::ArrowError| {
+                DataFusionError::ArrowError(Box::new(e), None)
+            },
+        )?;
     Ok(Arc::new(schema))
 }
 
@@ -179,7 +189,10 @@ impl TableProvider for LiveDeltaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.latest().await?.scan(state, projection, filters, limit).await
+        self.latest()
+            .await?
+            .scan(state, projection, filters, limit)
+            .await
     }
 
     async fn insert_into(
@@ -188,6 +201,9 @@ impl TableProvider for LiveDeltaTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.latest().await?.insert_into(state, input, insert_op).await
+        self.latest()
+            .await?
+            .insert_into(state, input, insert_op)
+            .await
     }
 }

@@ -66,7 +66,6 @@ pub struct TableStats {
     pub lineage: Vec<(i64, Lineage)>,
 }
 
-
 /// Opens, creates, writes and drops the Delta tables under a [`DataDir`].
 #[derive(Debug, Clone)]
 pub struct DeltaTableStore {
@@ -166,15 +165,8 @@ impl DeltaTableStore {
                 Err(CatalogError::TableExists(ident.table.clone()))
             };
         }
-        self.write_batches(
-            ident,
-            schema,
-            Vec::new(),
-            WriteMode::Create,
-            owner,
-            None,
-        )
-        .await?;
+        self.write_batches(ident, schema, Vec::new(), WriteMode::Create, owner, None)
+            .await?;
         Ok(true)
     }
 
@@ -328,7 +320,8 @@ impl DeltaTableStore {
     ) -> Result<bool, CatalogError> {
         let history: Vec<_> = table.history(None).try_collect().await?;
         Ok(history.iter().any(|info| {
-            Lineage::from_commit_info(&info.info).is_some_and(|l| l.sha256.as_deref() == Some(sha256))
+            Lineage::from_commit_info(&info.info)
+                .is_some_and(|l| l.sha256.as_deref() == Some(sha256))
         }))
     }
 }

@@ -114,7 +114,8 @@ impl ViewStore {
                 if path.extension().is_none_or(|e| e != "json") {
                     continue;
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| CatalogError::io(&path, e))?;
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| CatalogError::io(&path, e))?;
                 let file: ViewFile =
                     serde_json::from_str(&text).map_err(|e| CatalogError::Corrupt {
                         path: path.display().to_string(),

@@ -12,7 +12,11 @@ pub enum IngestError {
     },
     /// A field is not valid UTF-8.
     #[error("{file}:{line}: invalid UTF-8 in field {field}")]
-    InvalidEncoding { file: String, line: u64, field: usize },
+    InvalidEncoding {
+        file: String,
+        line: u64,
+        field: usize,
+    },
     /// A value does not fit the column type chosen for it.
     #[error("{file}:{line}: {message}")]
     BadValue {

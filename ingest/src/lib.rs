@@ -5,7 +5,7 @@
 //! COPY stream) is the caller's business.
 
 pub mod csv;
-pub mod pg_copy;
 mod error;
+pub mod pg_copy;
 
 pub use error::IngestError;

@@ -30,7 +30,11 @@ pub enum CopyInFormat {
 const SOURCE: &str = "STDIN";
 
 /// Decodes all of `data` into one batch typed as `schema`.
-pub fn decode(data: &[u8], format: &CopyInFormat, schema: &SchemaRef) -> Result<RecordBatch, IngestError> {
+pub fn decode(
+    data: &[u8],
+    format: &CopyInFormat,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, IngestError> {
     let columns = schema.fields().len();
     let mut builders: Vec<StringBuilder> = (0..columns).map(|_| StringBuilder::new()).collect();
     let mut lines: Vec<u64> = Vec::new();
@@ -43,7 +47,15 @@ pub fn decode(data: &[u8], format: &CopyInFormat, schema: &SchemaRef) -> Result<
             quote,
             null,
             header,
-        } => decode_csv(data, *delimiter, *quote, null, *header, &mut builders, &mut lines)?,
+        } => decode_csv(
+            data,
+            *delimiter,
+            *quote,
+            null,
+            *header,
+            &mut builders,
+            &mut lines,
+        )?,
     }
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns);
     for (i, mut builder) in builders.into_iter().enumerate() {
@@ -55,7 +67,12 @@ pub fn decode(data: &[u8], format: &CopyInFormat, schema: &SchemaRef) -> Result<
 }
 
 /// Casts a text column; on failure finds the first value that did not cast.
-fn cast_column(text: &ArrayRef, to: &DataType, name: &str, lines: &[u64]) -> Result<ArrayRef, IngestError> {
+fn cast_column(
+    text: &ArrayRef,
+    to: &DataType,
+    name: &str,
+    lines: &[u64],
+) -> Result<ArrayRef, IngestError> {
     if to == &DataType::Utf8 {
         return Ok(text.clone());
     }
@@ -72,7 +89,9 @@ fn cast_column(text: &ArrayRef, to: &DataType, name: &str, lines: &[u64]) -> Res
         .downcast_ref::<datafusion::arrow::array::StringArray>();
     for row in 0..text.len() {
         if !text.is_null(row) && cast.is_null(row) {
-            let value = strings.map(|s| s.value(row).to_string()).unwrap_or_default();
+            let value = strings
+                .map(|s| s.value(row).to_string())
+                .unwrap_or_default();
             return Err(IngestError::BadValue {
                 file: SOURCE.into(),
                 line: lines.get(row).copied().unwrap_or(0),
@@ -195,7 +214,12 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
             b'f' => out.push(12),
             b'v' => out.push(11),
             b'x' => {
-                let hex: Vec<u8> = raw[i..].iter().take(2).take_while(|c| c.is_ascii_hexdigit()).copied().collect();
+                let hex: Vec<u8> = raw[i..]
+                    .iter()
+                    .take(2)
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .copied()
+                    .collect();
                 if hex.is_empty() {
                     out.push(b'x');
                 } else {
@@ -234,7 +258,10 @@ mod tests {
 
     #[test]
     fn text_format_with_escapes_and_nulls() {
-        let fmt = CopyInFormat::Text { delimiter: b'\t', null: "\\N".into() };
+        let fmt = CopyInFormat::Text {
+            delimiter: b'\t',
+            null: "\\N".into(),
+        };
         let b = decode(b"1\ta\\tb\n2\t\\N\n\\.\n", &fmt, &schema()).unwrap();
         assert_eq!(b.num_rows(), 2);
         assert_eq!(b.column(1).null_count(), 1);
@@ -242,10 +269,17 @@ mod tests {
 
     #[test]
     fn csv_with_header_and_bad_value_line() {
-        let fmt = CopyInFormat::Csv { delimiter: b',', quote: b'"', null: String::new(), header: true };
+        let fmt = CopyInFormat::Csv {
+            delimiter: b',',
+            quote: b'"',
+            null: String::new(),
+            header: true,
+        };
         let b = decode(b"id,name\n1,\"x,y\"\n2,\n", &fmt, &schema()).unwrap();
         assert_eq!(b.num_rows(), 2);
-        let err = decode(b"id,name\n1,a\nzz,b\n", &fmt, &schema()).unwrap_err().to_string();
+        let err = decode(b"id,name\n1,a\nzz,b\n", &fmt, &schema())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("STDIN:3"), "{err}");
     }
 }

@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use futures::Sink;
 use lakehouse_catalog::{RoleStore, ScramVerifier};
 use pgwire::api::ClientInfo;
+use pgwire::api::ConnectionManager;
 use pgwire::api::auth::mechanism::AuthMechanismFactory;
 use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
 use pgwire::api::auth::{
     AuthDriver, AuthOutcome, AuthSource, LoginInfo, Password, ServerParameterProvider,
     StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata,
 };
-use pgwire::api::ConnectionManager;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
@@ -71,7 +71,10 @@ impl ServerParameterProvider for ServerParameters {
             .cloned()
             .unwrap_or_default();
         let mut params = HashMap::from([
-            ("server_version".to_string(), lakehouse_udfs::PG_VERSION.to_string()),
+            (
+                "server_version".to_string(),
+                lakehouse_udfs::PG_VERSION.to_string(),
+            ),
             ("server_encoding".into(), "UTF8".into()),
             ("client_encoding".into(), "UTF8".into()),
             ("DateStyle".into(), "ISO, MDY".into()),
@@ -132,7 +135,11 @@ impl ScramAuthenticator {
 
 #[async_trait]
 impl StartupHandler for ScramAuthenticator {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -170,7 +177,9 @@ impl StartupHandler for ScramAuthenticator {
             AuthOutcome::InProgress => Ok(()),
             AuthOutcome::Authenticated { final_message, .. } => {
                 self.open_session(client)?;
-                self.driver.complete_authentication(client, final_message).await
+                self.driver
+                    .complete_authentication(client, final_message)
+                    .await
             }
         }
     }

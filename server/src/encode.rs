@@ -164,11 +164,17 @@ pub fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) ->
     }
     match column.data_type() {
         DataType::Boolean => sink.put(&column.as_boolean().value(row)),
-        DataType::Int16 => sink.put(&column.as_primitive::<datafusion::arrow::datatypes::Int16Type>().value(row)),
+        DataType::Int16 => sink.put(
+            &column
+                .as_primitive::<datafusion::arrow::datatypes::Int16Type>()
+                .value(row),
+        ),
         DataType::Int32 => sink.put(&column.as_primitive::<Int32Type>().value(row)),
-        DataType::Int64 => {
-            sink.put(&column.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(row))
-        }
+        DataType::Int64 => sink.put(
+            &column
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .value(row),
+        ),
         DataType::Float32 => sink.put(&pg_text::Float4(
             column
                 .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
@@ -244,9 +250,10 @@ fn encode_list<S: FieldSink>(
         DataType::UInt16 | DataType::Int32 => cast(&values, &DataType::Int32),
         DataType::UInt32 | DataType::Int64 => cast(&values, &DataType::Int64),
         DataType::Float16 | DataType::Float32 => cast(&values, &DataType::Float32),
-        DataType::Timestamp(_, tz) => {
-            cast(&values, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))
-        }
+        DataType::Timestamp(_, tz) => cast(
+            &values,
+            &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        ),
         DataType::Date64 => cast(&values, &DataType::Date32),
         DataType::Boolean
         | DataType::Float64
@@ -279,10 +286,14 @@ fn encode_list<S: FieldSink>(
         DataType::Float64 => collect!(Float64Array, |a: &Float64Array, i| a.value(i)),
         DataType::Utf8 => collect!(StringArray, |a: &StringArray, i| a.value(i).to_string()),
         DataType::LargeUtf8 => {
-            collect!(LargeStringArray, |a: &LargeStringArray, i| a.value(i).to_string())
+            collect!(LargeStringArray, |a: &LargeStringArray, i| a
+                .value(i)
+                .to_string())
         }
         DataType::Utf8View => {
-            collect!(StringViewArray, |a: &StringViewArray, i| a.value(i).to_string())
+            collect!(StringViewArray, |a: &StringViewArray, i| a
+                .value(i)
+                .to_string())
         }
         DataType::Date32 => collect!(Date32Array, |a: &Date32Array, i| date(a.value(i))),
         DataType::Timestamp(_, None) => collect!(
@@ -299,12 +310,17 @@ fn encode_list<S: FieldSink>(
                 Decimal::try_from_i128_with_scale(a.value(i), scale).unwrap_or_default()
             })
         }
-        _ => Err(PgWireError::ApiError("unsupported list element type".into())),
+        _ => Err(PgWireError::ApiError(
+            "unsupported list element type".into(),
+        )),
     }
 }
 
 /// Encodes every row of `batch` as `DataRow`s laid out by `fields`.
-pub fn encode_rows(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> PgWireResult<Vec<DataRow>> {
+pub fn encode_rows(
+    batch: &RecordBatch,
+    fields: &Arc<Vec<FieldInfo>>,
+) -> PgWireResult<Vec<DataRow>> {
     let columns = normalize(batch)?;
     let mut encoder = DataRowEncoder::new(fields.clone());
     let mut rows = Vec::with_capacity(batch.num_rows());
@@ -316,4 +332,3 @@ pub fn encode_rows(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> PgWireR
     }
     Ok(rows)
 }
-

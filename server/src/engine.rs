@@ -15,8 +15,8 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectNamePart, Statement};
 use lakehouse_catalog::{DEFAULT_SCHEMA, Lineage, TableIdent, WriteMode};
 use lakehouse_ingest::pg_copy::{self, CopyInFormat};
-use pgwire::api::results::Tag;
 use pgwire::api::Type;
+use pgwire::api::results::Tag;
 
 use crate::error::{ServerError, ServerResult};
 use crate::server::ServerState;
@@ -174,7 +174,12 @@ async fn run_statement(
                 "reading or writing server files from SQL is not allowed".into(),
             ))
         }
-        LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_) | WriteOp::Update | WriteOp::Delete) => {
+        LogicalPlan::Dml(dml)
+            if matches!(
+                dml.op,
+                WriteOp::Insert(_) | WriteOp::Update | WriteOp::Delete
+            ) =>
+        {
             let is_insert = matches!(dml.op, WriteOp::Insert(_));
             let batches = session
                 .ctx
@@ -190,7 +195,12 @@ async fn run_statement(
             }))
         }
         LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
-            session.ctx.execute_logical_plan(plan).await?.collect().await?;
+            session
+                .ctx
+                .execute_logical_plan(plan)
+                .await?
+                .collect()
+                .await?;
             Ok(Output::Done(Tag::new(&tag)))
         }
         plan => {
@@ -240,10 +250,19 @@ async fn create_table(
         let schema: SchemaRef = Arc::new(create.input.schema().as_arrow().clone());
         if exists && create.or_replace {
             store
-                .write_batches(&ident, schema, Vec::new(), WriteMode::Replace, &session.user, None)
+                .write_batches(
+                    &ident,
+                    schema,
+                    Vec::new(),
+                    WriteMode::Replace,
+                    &session.user,
+                    None,
+                )
                 .await?;
         } else {
-            store.create_table(&ident, schema, false, &session.user).await?;
+            store
+                .create_table(&ident, schema, false, &session.user)
+                .await?;
         }
         return Ok(Output::Done(Tag::new("CREATE TABLE")));
     }
@@ -281,14 +300,22 @@ fn table_reference(name: &ObjectName) -> ServerResult<TableReference> {
         .map(|p| match p {
             ObjectNamePart::Identifier(i) if i.quote_style.is_none() => Ok(i.value.to_lowercase()),
             ObjectNamePart::Identifier(i) => Ok(i.value.clone()),
-            other => Err(ServerError::sql("42601", format!("invalid table name {other}"))),
+            other => Err(ServerError::sql(
+                "42601",
+                format!("invalid table name {other}"),
+            )),
         })
         .collect::<ServerResult<_>>()?;
     Ok(match parts.as_slice() {
         [t] => TableReference::bare(t.as_str()),
         [s, t] => TableReference::partial(s.as_str(), t.as_str()),
         [c, s, t] => TableReference::full(c.as_str(), s.as_str(), t.as_str()),
-        _ => return Err(ServerError::sql("42601", format!("invalid table name {name}"))),
+        _ => {
+            return Err(ServerError::sql(
+                "42601",
+                format!("invalid table name {name}"),
+            ));
+        }
     })
 }
 
@@ -314,7 +341,10 @@ async fn copy_from_start(
                     .map_err(|_| {
                         ServerError::sql(
                             "42703",
-                            format!("column \"{name}\" of relation \"{}\" does not exist", reference.table()),
+                            format!(
+                                "column \"{name}\" of relation \"{}\" does not exist",
+                                reference.table()
+                            ),
                         )
                     })
             })
@@ -322,10 +352,12 @@ async fn copy_from_start(
         Arc::new(Schema::new(fields))
     };
     let single_byte = |c: char, what: &str| -> ServerResult<u8> {
-        u8::try_from(c)
-            .ok()
-            .filter(u8::is_ascii)
-            .ok_or_else(|| ServerError::sql("22023", format!("COPY {what} must be a single one-byte character")))
+        u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| {
+            ServerError::sql(
+                "22023",
+                format!("COPY {what} must be a single one-byte character"),
+            )
+        })
     };
     let in_format = match format.kind {
         CopyKind::Text => CopyInFormat::Text {
@@ -352,7 +384,11 @@ async fn copy_from_start(
 
 /// Completes a COPY FROM STDIN: decodes the buffered data and appends it as
 /// one commit. Returns the number of rows.
-pub async fn copy_from_finish(state: &ServerState, session: &Session, copy: CopyIn) -> ServerResult<usize> {
+pub async fn copy_from_finish(
+    state: &ServerState,
+    session: &Session,
+    copy: CopyIn,
+) -> ServerResult<usize> {
     let batch = pg_copy::decode(&copy.data, &copy.format, &copy.copy_schema)?;
     let rows = batch.num_rows();
     // Lay the copied columns out as the table's, NULL for the rest.
@@ -388,7 +424,11 @@ pub async fn copy_from_finish(state: &ServerState, session: &Session, copy: Copy
     Ok(rows)
 }
 
-async fn copy_to(session: &Session, source: CopyOutSource, format: CopyFormat) -> ServerResult<Output> {
+async fn copy_to(
+    session: &Session,
+    source: CopyOutSource,
+    format: CopyFormat,
+) -> ServerResult<Output> {
     let df = match source {
         CopyOutSource::Table { name, columns } => {
             let df = session.ctx.table(table_reference(&name)?).await?;

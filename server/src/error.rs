@@ -16,7 +16,10 @@ use pgwire::error::{ErrorInfo, PgWireError};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("{message}")]
-    Sql { sqlstate: &'static str, message: String },
+    Sql {
+        sqlstate: &'static str,
+        message: String,
+    },
     #[error("current transaction is aborted, commands ignored until end of transaction block")]
     InFailedTransaction,
     #[error("permission denied: {0}")]
@@ -78,7 +81,11 @@ impl ServerError {
     }
 
     pub fn to_error_info(&self) -> ErrorInfo {
-        ErrorInfo::new("ERROR".to_string(), self.sqlstate().to_string(), self.message())
+        ErrorInfo::new(
+            "ERROR".to_string(),
+            self.sqlstate().to_string(),
+            self.message(),
+        )
     }
 }
 
@@ -152,7 +159,10 @@ fn external_sqlstate(e: &(dyn std::error::Error + Send + Sync + 'static)) -> &'s
         datafusion_sqlstate(d)
     } else if let Some(s) = e.downcast_ref::<ServerError>() {
         s.sqlstate()
-    } else if e.downcast_ref::<lakehouse_catalog::StorageError>().is_some() {
+    } else if e
+        .downcast_ref::<lakehouse_catalog::StorageError>()
+        .is_some()
+    {
         "58030"
     } else {
         "XX000"

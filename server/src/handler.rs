@@ -74,7 +74,11 @@ fn refuse_external_tables(sql: &str) -> ServerResult<()> {
         .map(|w| w.to_ascii_lowercase())
         .collect();
     let external = matches!(
-        words.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+        words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
         ["create", "external", "table", ..] | ["create", "unbounded", "external", "table"]
     );
     if external {
@@ -190,7 +194,11 @@ async fn rows_response(
     Ok(Response::Query(response))
 }
 
-fn copy_out_response(schema: &SchemaRef, stream: SendableRecordBatchStream, format: &CopyFormat) -> Response {
+fn copy_out_response(
+    schema: &SchemaRef,
+    stream: SendableRecordBatchStream,
+    format: &CopyFormat,
+) -> Response {
     let fields = Arc::new(encode::text_field_infos(schema));
     let columns = fields.len();
     let header = if format.kind == CopyKind::Csv && format.header {
@@ -253,7 +261,10 @@ fn copy_out_response(schema: &SchemaRef, stream: SendableRecordBatchStream, form
 fn csv_quote(value: &str, format: &CopyFormat) -> String {
     let q = format.quote;
     if value.contains([format.delimiter, q, '\n', '\r']) || value.is_empty() {
-        format!("{q}{}{q}", value.replace(q, &format!("{}{q}", format.escape)))
+        format!(
+            "{q}{}{q}",
+            value.replace(q, &format!("{}{q}", format.escape))
+        )
     } else {
         value.to_string()
     }
@@ -266,9 +277,7 @@ async fn to_response(output: Output, format: &Format, tag: &str) -> ServerResult
         Output::Done(tag) => Response::Execution(tag),
         Output::TransactionStart(tag) => Response::TransactionStart(tag),
         Output::TransactionEnd(tag) => Response::TransactionEnd(tag),
-        Output::CopyIn(columns) => {
-            Response::CopyIn(CopyResponse::new(0, columns, stream::empty()))
-        }
+        Output::CopyIn(columns) => Response::CopyIn(CopyResponse::new(0, columns, stream::empty())),
         Output::CopyOut {
             schema,
             stream,
@@ -357,7 +366,7 @@ impl LakehouseHandler {
             }
             Command::Query(statement) => {
                 let plan = engine::plan(session, statement.as_ref().clone(), None).await?;
-                let types = params::inferred_types(&plan.get_parameter_types()?);
+                let types = params::inferred_types(&plan)?;
                 let schema = command
                     .returns_rows()
                     .then(|| Arc::new(plan.schema().as_arrow().clone()));
@@ -389,7 +398,9 @@ impl ExtendedQueryHandler for LakehouseHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = session_of(client)?;
-        let (schema, inferred) = self.describe_plan(&session, &target.statement.command).await?;
+        let (schema, inferred) = self
+            .describe_plan(&session, &target.statement.command)
+            .await?;
         let count = inferred.len().max(target.parameter_types.len());
         let parameters = (0..count)
             .map(|i| {
@@ -399,7 +410,9 @@ impl ExtendedQueryHandler for LakehouseHandler {
                     .cloned()
                     .flatten()
                     .filter(|t| *t != Type::UNKNOWN)
-                    .unwrap_or_else(|| engine::parameter_type(inferred.get(i).and_then(|t| t.as_ref())))
+                    .unwrap_or_else(|| {
+                        engine::parameter_type(inferred.get(i).and_then(|t| t.as_ref()))
+                    })
             })
             .collect();
         let fields = schema
@@ -447,7 +460,11 @@ impl ExtendedQueryHandler for LakehouseHandler {
         let result = async {
             let params = if portal.parameter_len() > 0 {
                 let (_, inferred) = self.describe_plan(&session, &command).await?;
-                Some(params::decode(portal, &portal.statement.parameter_types, &inferred)?)
+                Some(params::decode(
+                    portal,
+                    &portal.statement.parameter_types,
+                    &inferred,
+                )?)
             } else {
                 None
             };
@@ -471,7 +488,9 @@ impl CopyHandler for LakehouseHandler {
         let session = session_of(client)?;
         let mut guard = session.copy_in.lock().await;
         let Some(copy) = guard.as_mut() else {
-            return Err(ServerError::sql("08P01", "unexpected COPY data: no COPY is in progress").into());
+            return Err(
+                ServerError::sql("08P01", "unexpected COPY data: no COPY is in progress").into(),
+            );
         };
         if copy.data.len() + copy_data.data.len() > MAX_COPY_BYTES {
             *guard = None;
@@ -493,11 +512,15 @@ impl CopyHandler for LakehouseHandler {
     {
         let session = session_of(client)?;
         let Some(copy) = session.copy_in.lock().await.take() else {
-            return Err(ServerError::sql("08P01", "unexpected CopyDone: no COPY is in progress").into());
+            return Err(
+                ServerError::sql("08P01", "unexpected CopyDone: no COPY is in progress").into(),
+            );
         };
         let rows = engine::copy_from_finish(&self.state, &session, copy).await?;
         let tag: CommandComplete = Tag::new("COPY").with_rows(rows).into();
-        client.send(PgWireBackendMessage::CommandComplete(tag)).await?;
+        client
+            .send(PgWireBackendMessage::CommandComplete(tag))
+            .await?;
         Ok(())
     }
 

@@ -9,7 +9,11 @@ use lakehouse_config::{Config, Overrides};
 use lakehouse_server::{ServerState, bind, serve};
 
 #[derive(Parser)]
-#[command(name = "lakehouse", version, about = "PostgreSQL-compatible SQL server over a Delta Lake")]
+#[command(
+    name = "lakehouse",
+    version,
+    about = "PostgreSQL-compatible SQL server over a Delta Lake"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -54,7 +58,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("lakehouse: cannot start runtime: {e}");
@@ -72,7 +79,9 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let password = std::env::var("LAKEHOUSE_PASSWORD").ok().filter(|p| !p.is_empty());
+    let password = std::env::var("LAKEHOUSE_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
     match state.roles.bootstrap_admin(
         &state.config.admin_user,
         password.as_deref(),
@@ -112,13 +121,14 @@ async fn run(config: Config) -> ExitCode {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {},
                 _ = term.recv() => {},

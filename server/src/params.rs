@@ -7,6 +7,11 @@ use pgwire::api::Type;
 use pgwire::api::portal::Portal;
 use rust_decimal::Decimal;
 
+use std::collections::HashMap;
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Cast, Expr, LogicalPlan, TryCast};
+
 use crate::error::{ServerError, ServerResult};
 
 /// Decodes every parameter of `portal`. `declared` are the types the client
@@ -27,9 +32,9 @@ pub fn decode<S: Clone>(
             .unwrap_or_else(|| crate::engine::parameter_type(target.as_ref()));
         let value = decode_one(portal, i, &pg)?;
         let value = match &target {
-            Some(t) if value.data_type() != *t && !value.is_null() => value.cast_to(t).map_err(|e| {
-                ServerError::sql("22P02", format!("parameter ${}: {e}", i + 1))
-            })?,
+            Some(t) if value.data_type() != *t && !value.is_null() => value
+                .cast_to(t)
+                .map_err(|e| ServerError::sql("22P02", format!("parameter ${}: {e}", i + 1)))?,
             Some(t) if value.is_null() => ScalarValue::try_from(t).unwrap_or(ScalarValue::Null),
             _ => value,
         };
@@ -41,7 +46,11 @@ pub fn decode<S: Clone>(
 fn bad(i: usize, ty: &Type, e: impl std::fmt::Display) -> ServerError {
     ServerError::sql(
         "22P02",
-        format!("invalid value for parameter ${} of type {}: {e}", i + 1, ty.name()),
+        format!(
+            "invalid value for parameter ${} of type {}: {e}",
+            i + 1,
+            ty.name()
+        ),
     )
 }
 
@@ -78,10 +87,36 @@ fn decode_one<S: Clone>(portal: &Portal<S>, i: usize, ty: &Type) -> ServerResult
     })
 }
 
-/// DataFusion's inferred parameter types, `$1..$n` in order.
-pub fn inferred_types(
-    types: &std::collections::HashMap<String, Option<DataType>>,
-) -> Vec<Option<DataType>> {
+/// Parameter types of a planned statement, `$1..$n` in order: DataFusion's
+/// inference, completed by casts written on a placeholder (`$1::int`), as
+/// Postgres infers them.
+pub fn inferred_types(plan: &LogicalPlan) -> ServerResult<Vec<Option<DataType>>> {
+    let mut types = plan.get_parameter_types()?;
+    let mut from_casts: HashMap<String, DataType> = HashMap::new();
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e
+                    && let Expr::Placeholder(p) = expr.as_ref()
+                {
+                    from_casts
+                        .entry(p.id.clone())
+                        .or_insert_with(|| field.data_type().clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    for (id, data_type) in from_casts {
+        let slot = types.entry(id).or_insert(None);
+        if slot.is_none() {
+            *slot = Some(data_type);
+        }
+    }
+    Ok(positional(&types))
+}
+
+fn positional(types: &HashMap<String, Option<DataType>>) -> Vec<Option<DataType>> {
     let n = types
         .keys()
         .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
@@ -91,7 +126,9 @@ pub fn inferred_types(
         .map(|i| types.get(&format!("${i}")).cloned().flatten())
         .map(|t| match t {
             // Parameters are sent with microsecond precision.
-            Some(DataType::Timestamp(_, tz)) => Some(DataType::Timestamp(TimeUnit::Microsecond, tz)),
+            Some(DataType::Timestamp(_, tz)) => {
+                Some(DataType::Timestamp(TimeUnit::Microsecond, tz))
+            }
             other => other,
         })
         .collect()

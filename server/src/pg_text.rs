@@ -83,28 +83,48 @@ delegate_binary!(Timestamp, NaiveDateTime);
 delegate_binary!(TimestampTz, DateTime<Utc>);
 
 impl ToSqlText for Float8 {
-    fn to_sql_text(&self, _ty: &Type, out: &mut BytesMut, _f: &FormatOptions) -> Result<IsNull, BoxError> {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _f: &FormatOptions,
+    ) -> Result<IsNull, BoxError> {
         out.put_slice(float_text(self.0, self.0.to_string(), 15).as_bytes());
         Ok(IsNull::No)
     }
 }
 
 impl ToSqlText for Float4 {
-    fn to_sql_text(&self, _ty: &Type, out: &mut BytesMut, _f: &FormatOptions) -> Result<IsNull, BoxError> {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _f: &FormatOptions,
+    ) -> Result<IsNull, BoxError> {
         out.put_slice(float_text(self.0 as f64, self.0.to_string(), 6).as_bytes());
         Ok(IsNull::No)
     }
 }
 
 impl ToSqlText for Timestamp {
-    fn to_sql_text(&self, _ty: &Type, out: &mut BytesMut, _f: &FormatOptions) -> Result<IsNull, BoxError> {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _f: &FormatOptions,
+    ) -> Result<IsNull, BoxError> {
         out.put_slice(timestamp_text(&self.0).as_bytes());
         Ok(IsNull::No)
     }
 }
 
 impl ToSqlText for TimestampTz {
-    fn to_sql_text(&self, _ty: &Type, out: &mut BytesMut, _f: &FormatOptions) -> Result<IsNull, BoxError> {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _f: &FormatOptions,
+    ) -> Result<IsNull, BoxError> {
         out.put_slice(timestamp_text(&self.0.naive_utc()).as_bytes());
         out.put_slice(b"+00");
         Ok(IsNull::No)
@@ -134,7 +154,8 @@ mod tests {
 
     #[test]
     fn timestamps_print_like_postgres() {
-        let t = NaiveDateTime::parse_from_str("2024-01-02 11:30:00.500", "%Y-%m-%d %H:%M:%S%.f").unwrap();
+        let t = NaiveDateTime::parse_from_str("2024-01-02 11:30:00.500", "%Y-%m-%d %H:%M:%S%.f")
+            .unwrap();
         assert_eq!(timestamp_text(&t), "2024-01-02 11:30:00.5");
         let t = NaiveDateTime::parse_from_str("2024-01-02 11:30:00", "%Y-%m-%d %H:%M:%S").unwrap();
         assert_eq!(timestamp_text(&t), "2024-01-02 11:30:00");

@@ -117,10 +117,12 @@ impl PgWireServerHandlers for Handlers {
 /// Binds the listener; call [`serve`] to accept connections.
 pub async fn bind(state: &ServerState) -> Result<TcpListener, StartError> {
     let addr = state.config.listen_addr();
-    TcpListener::bind(addr).await.map_err(|source| StartError::Listen {
-        addr: addr.to_string(),
-        source,
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Accepts connections until `shutdown` resolves.

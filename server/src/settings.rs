@@ -68,7 +68,10 @@ impl Settings {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        defaults.insert("is_superuser".into(), if superuser { "on" } else { "off" }.into());
+        defaults.insert(
+            "is_superuser".into(),
+            if superuser { "on" } else { "off" }.into(),
+        );
         Settings {
             defaults,
             values: BTreeMap::new(),

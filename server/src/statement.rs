@@ -2,8 +2,8 @@
 //! settings, COPY) and what goes to DataFusion.
 
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr,
-    ObjectName, ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr, ObjectName,
+    ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
 };
 
 use crate::error::{ServerError, ServerResult};
@@ -53,7 +53,8 @@ impl CopyFormat {
                 CopyOption::Header(h) => header = *h,
                 CopyOption::Quote(c) => quote = *c,
                 CopyOption::Escape(c) => escape = Some(*c),
-                CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+                CopyOption::Encoding(e)
+                    if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
                 CopyOption::Freeze(_) => {}
                 other => return Err(ServerError::Unsupported(format!("COPY option {other}"))),
             }
@@ -68,7 +69,9 @@ impl CopyFormat {
                             CopyLegacyCsvOption::Quote(c) => quote = *c,
                             CopyLegacyCsvOption::Escape(c) => escape = Some(*c),
                             other => {
-                                return Err(ServerError::Unsupported(format!("COPY option {other}")));
+                                return Err(ServerError::Unsupported(format!(
+                                    "COPY option {other}"
+                                )));
                             }
                         }
                     }
@@ -103,7 +106,10 @@ impl CopyFormat {
 /// What COPY TO reads.
 #[derive(Debug, Clone)]
 pub enum CopyOutSource {
-    Table { name: ObjectName, columns: Vec<String> },
+    Table {
+        name: ObjectName,
+        columns: Vec<String>,
+    },
     Query(Box<datafusion::sql::sqlparser::ast::Query>),
 }
 
@@ -113,7 +119,10 @@ pub enum Command {
     Begin,
     Commit,
     Rollback,
-    Set { name: String, value: Option<String> },
+    Set {
+        name: String,
+        value: Option<String>,
+    },
     Show(Option<String>),
     Reset(Option<String>),
     CopyFrom {
@@ -178,7 +187,9 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
     Ok(match statement {
         Statement::StartTransaction { .. } => Command::Begin,
         Statement::Commit { .. } => Command::Commit,
-        Statement::Rollback { savepoint: None, .. } => Command::Rollback,
+        Statement::Rollback {
+            savepoint: None, ..
+        } => Command::Rollback,
         Statement::Set(Set::SingleAssignment {
             variable, values, ..
         }) => {
@@ -262,7 +273,12 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
                         "COPY to or from a server file or program is not allowed; use COPY ... FROM STDIN / TO STDOUT (psql \\copy)".into(),
                     ));
                 }
-                _ => return Err(ServerError::sql("42601", "COPY FROM STDOUT / TO STDIN is not valid")),
+                _ => {
+                    return Err(ServerError::sql(
+                        "42601",
+                        "COPY FROM STDOUT / TO STDIN is not valid",
+                    ));
+                }
             }
         }
         Statement::CreateTable(ct) if ct.external => {
@@ -296,7 +312,11 @@ pub fn command_tag(statement: &Statement) -> String {
             let text = other.to_string();
             let words: Vec<&str> = text.split_whitespace().take(2).collect();
             match words.as_slice() {
-                [first, second] if first.eq_ignore_ascii_case("create") || first.eq_ignore_ascii_case("drop") || first.eq_ignore_ascii_case("alter") => {
+                [first, second]
+                    if first.eq_ignore_ascii_case("create")
+                        || first.eq_ignore_ascii_case("drop")
+                        || first.eq_ignore_ascii_case("alter") =>
+                {
                     format!("{} {}", first.to_uppercase(), second.to_uppercase())
                 }
                 [first, ..] => first.to_uppercase(),

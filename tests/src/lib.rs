@@ -104,7 +104,10 @@ impl TestServer {
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(status)) = child.try_wait() {
-                        panic!("lakehouse exited early with {status}: {:?}", self.stdout_lines);
+                        panic!(
+                            "lakehouse exited early with {status}: {:?}",
+                            self.stdout_lines
+                        );
                     }
                     assert!(Instant::now() < deadline, "lakehouse did not start in 60s");
                 }
@@ -125,7 +128,10 @@ impl TestServer {
     /// Stops with SIGTERM (graceful), waiting for exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -180,7 +186,17 @@ impl TestServer {
     /// Runs `psql` with `args` (after the connection options), no psqlrc.
     pub fn psql(&self, args: &[&str]) -> Output {
         Command::new("psql")
-            .args(["-X", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER, "-d", "lakehouse"])
+            .args([
+                "-X",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-d",
+                "lakehouse",
+            ])
             .args(args)
             .current_dir(&self.work_dir)
             .env("PGPASSWORD", PASSWORD)
@@ -204,7 +220,10 @@ impl Drop for TestServer {
 }
 
 /// Runs one statement with the simple protocol; each row as strings, NULL as "NULL".
-pub async fn simple_rows(client: &Client, sql: &str) -> Result<Vec<Vec<String>>, tokio_postgres::Error> {
+pub async fn simple_rows(
+    client: &Client,
+    sql: &str,
+) -> Result<Vec<Vec<String>>, tokio_postgres::Error> {
     let mut rows = Vec::new();
     for message in client.simple_query(sql).await? {
         if let SimpleQueryMessage::Row(row) = message {
@@ -220,7 +239,9 @@ pub async fn simple_rows(client: &Client, sql: &str) -> Result<Vec<Vec<String>>,
 
 /// The SQLSTATE of a failed statement.
 pub fn sqlstate(e: &tokio_postgres::Error) -> String {
-    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no sqlstate: {e}"))
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no sqlstate: {e}"))
 }
 
 /// sqllogictest over the wire, simple query protocol.
@@ -253,7 +274,10 @@ impl sqllogictest::AsyncDB for SltConnection {
     type Error = SltError;
     type ColumnType = sqllogictest::DefaultColumnType;
 
-    async fn run(&mut self, sql: &str) -> Result<sqllogictest::DBOutput<Self::ColumnType>, Self::Error> {
+    async fn run(
+        &mut self,
+        sql: &str,
+    ) -> Result<sqllogictest::DBOutput<Self::ColumnType>, Self::Error> {
         let messages = self.client.simple_query(sql).await.map_err(SltError)?;
         let mut rows = Vec::new();
         let mut columns = 0;

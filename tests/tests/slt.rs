@@ -13,9 +13,14 @@ async fn run_file(path: PathBuf) -> Result<(), String> {
     let server = TestServer::start();
     for entry in std::fs::read_dir(slt_dir().join("data")).map_err(|e| e.to_string())? {
         let entry = entry.map_err(|e| e.to_string())?;
-        std::fs::copy(entry.path(), server.work_dir.join(entry.file_name())).map_err(|e| e.to_string())?;
+        std::fs::copy(entry.path(), server.work_dir.join(entry.file_name()))
+            .map_err(|e| e.to_string())?;
     }
-    let conn_string = server.conn_string(lakehouse_tests::USER, lakehouse_tests::PASSWORD, "lakehouse");
+    let conn_string = server.conn_string(
+        lakehouse_tests::USER,
+        lakehouse_tests::PASSWORD,
+        "lakehouse",
+    );
     let mut runner = sqllogictest::Runner::new(move || {
         let conn_string = conn_string.clone();
         async move {
@@ -49,5 +54,11 @@ async fn slt_files() {
             failures.push(e);
         }
     }
-    assert!(failures.is_empty(), "{} of {} slt files failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} slt files failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
 }

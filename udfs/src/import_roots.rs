@@ -18,9 +18,8 @@ impl ImportRoots {
         let roots = roots
             .iter()
             .map(|r| {
-                r.canonicalize().unwrap_or_else(|_| {
-                    std::path::absolute(r).unwrap_or_else(|_| r.to_path_buf())
-                })
+                r.canonicalize()
+                    .unwrap_or_else(|_| std::path::absolute(r).unwrap_or_else(|_| r.to_path_buf()))
             })
             .collect();
         ImportRoots { roots }
@@ -49,9 +48,11 @@ impl ImportRoots {
         };
         // A path that escapes every root by spelling (`..`) is refused whether
         // or not it exists, so probing for files outside says nothing.
-        let mut outside = !candidates
-            .iter()
-            .any(|c| self.roots.iter().any(|r| lexical_normalize(c).starts_with(r)));
+        let mut outside = !candidates.iter().any(|c| {
+            self.roots
+                .iter()
+                .any(|r| lexical_normalize(c).starts_with(r))
+        });
         if outside {
             return Err(UdfError::PathOutsideRoots {
                 path: path.to_string(),
@@ -104,11 +105,23 @@ mod tests {
         std::fs::write(dir.join("secret.csv"), "x\n1\n").unwrap();
         let roots = ImportRoots::new(&[dir.join("in")]);
         assert!(roots.resolve("a.csv").is_ok());
-        assert!(matches!(roots.resolve("../secret.csv"), Err(UdfError::PathOutsideRoots { .. })));
+        assert!(matches!(
+            roots.resolve("../secret.csv"),
+            Err(UdfError::PathOutsideRoots { .. })
+        ));
         let abs = dir.join("secret.csv").display().to_string();
-        assert!(matches!(roots.resolve(&abs), Err(UdfError::PathOutsideRoots { .. })));
-        assert!(matches!(roots.resolve("/etc/passwd"), Err(UdfError::PathOutsideRoots { .. })));
-        assert!(matches!(roots.resolve("missing.csv"), Err(UdfError::FileNotFound(_))));
+        assert!(matches!(
+            roots.resolve(&abs),
+            Err(UdfError::PathOutsideRoots { .. })
+        ));
+        assert!(matches!(
+            roots.resolve("/etc/passwd"),
+            Err(UdfError::PathOutsideRoots { .. })
+        ));
+        assert!(matches!(
+            roots.resolve("missing.csv"),
+            Err(UdfError::FileNotFound(_))
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

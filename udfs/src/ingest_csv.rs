@@ -16,13 +16,13 @@ use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{Session, TableFunctionImpl, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{ScalarValue, plan_err};
 use datafusion::datasource::{TableType, provider_as_source};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -92,7 +92,11 @@ fn parse_target(dataset: &str) -> Result<TableIdent, UdfError> {
     let ident = match parts.as_slice() {
         [table] => TableIdent::new(DEFAULT_SCHEMA, *table),
         [schema, table] => TableIdent::new(*schema, *table),
-        _ => return Err(invalid(format!("dataset \"{dataset}\" must be name or schema.name"))),
+        _ => {
+            return Err(invalid(format!(
+                "dataset \"{dataset}\" must be name or schema.name"
+            )));
+        }
     };
     if ident.table.is_empty() || ident.schema.is_empty() {
         return Err(invalid(format!("dataset \"{dataset}\" is empty")));
@@ -103,7 +107,10 @@ fn parse_target(dataset: &str) -> Result<TableIdent, UdfError> {
 impl TableFunctionImpl for IngestCsv {
     fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
         if !(2..=3).contains(&args.len()) {
-            return plan_err!("ingest_csv(path, dataset [, options]) takes 2 or 3 arguments, got {}", args.len());
+            return plan_err!(
+                "ingest_csv(path, dataset [, options]) takes 2 or 3 arguments, got {}",
+                args.len()
+            );
         }
         let path = string_arg(args, 0, "path")?.unwrap_or_default();
         let dataset = string_arg(args, 1, "dataset")?.unwrap_or_default();
@@ -323,7 +330,11 @@ async fn run_ingest(
     env.store
         .create_schema(&request.target.schema, true)
         .map_err(UdfError::from)?;
-    let existing = env.store.open(&request.target).await.map_err(UdfError::from)?;
+    let existing = env
+        .store
+        .open(&request.target)
+        .await
+        .map_err(UdfError::from)?;
     let mode = match (&existing, request.options.mode) {
         (None, _) => WriteMode::Create,
         (Some(_), CsvMode::Append) => WriteMode::Append,
@@ -346,13 +357,22 @@ async fn run_ingest(
                 .catalog(session.config().options().catalog.default_catalog.as_str())
                 .and_then(|c| c.schema(&request.target.schema));
             match provider {
-                Some(schema) => schema.table(&request.target.table).await?.map(|t| t.schema()),
+                Some(schema) => schema
+                    .table(&request.target.table)
+                    .await?
+                    .map(|t| t.schema()),
                 None => None,
             }
         }
         _ => None,
     };
-    let plan = csv_plan(&path, &display, &request.options, &profile, env.ingest_batch_rows)?;
+    let plan = csv_plan(
+        &path,
+        &display,
+        &request.options,
+        &profile,
+        env.ingest_batch_rows,
+    )?;
     let plan = match &target_schema {
         Some(target) => conform_to(plan, &profile.schema, target, &request.target)?,
         None => plan,
@@ -498,6 +518,9 @@ impl PartitionStream for CsvPartition {
         let stream = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
-        Box::pin(RecordBatchStreamAdapter::new(self.profile.schema.clone(), stream))
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.profile.schema.clone(),
+            stream,
+        ))
     }
 }

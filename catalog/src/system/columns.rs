@@ -57,7 +57,11 @@ impl SystemTableSource for ColumnsTable {
         for schema_name in self.store.schema_names() {
             for table_name in self.store.table_names(&schema_name) {
                 let ident = TableIdent::new(&schema_name, &table_name);
-                let Some(table) = self.store.open(&ident).await.map_err(DataFusionError::from)?
+                let Some(table) = self
+                    .store
+                    .open(&ident)
+                    .await
+                    .map_err(DataFusionError::from)?
                 else {
                     continue;
                 };

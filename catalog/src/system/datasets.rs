@@ -77,11 +77,19 @@ impl SystemTableSource for DatasetsTable {
             for table_name in self.store.table_names(&schema_name) {
                 let ident = TableIdent::new(&schema_name, &table_name);
                 // A table dropped between listing and opening is simply skipped.
-                let Some(table) = self.store.open(&ident).await.map_err(DataFusionError::from)?
+                let Some(table) = self
+                    .store
+                    .open(&ident)
+                    .await
+                    .map_err(DataFusionError::from)?
                 else {
                     continue;
                 };
-                let stats = self.store.stats(&table).await.map_err(DataFusionError::from)?;
+                let stats = self
+                    .store
+                    .stats(&table)
+                    .await
+                    .map_err(DataFusionError::from)?;
                 let arrow = table_arrow_schema(&table)?;
                 name.append_value(&table_name);
                 schema.append_value(&schema_name);

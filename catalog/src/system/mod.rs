@@ -80,7 +80,9 @@ impl SchemaProvider for SystemSchema {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         Ok(match name {
-            "datasets" => Some(Arc::new(SystemTable(DatasetsTable::new(self.store.clone())))),
+            "datasets" => Some(Arc::new(SystemTable(DatasetsTable::new(
+                self.store.clone(),
+            )))),
             "columns" => Some(Arc::new(SystemTable(ColumnsTable::new(self.store.clone())))),
             _ => None,
         })

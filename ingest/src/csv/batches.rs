@@ -91,15 +91,17 @@ impl CsvBatches {
             }
             for (i, column) in columns.iter_mut().enumerate() {
                 let value = field_text(&self.record, i, self.null.as_deref(), &self.file)?;
-                column.append(value).map_err(|message| IngestError::BadValue {
-                    file: self.file.clone(),
-                    line: self.record.line,
-                    message: format!(
-                        "column {} ({}): {message}",
-                        i + 1,
-                        self.schema.field(i).name()
-                    ),
-                })?;
+                column
+                    .append(value)
+                    .map_err(|message| IngestError::BadValue {
+                        file: self.file.clone(),
+                        line: self.record.line,
+                        message: format!(
+                            "column {} ({}): {message}",
+                            i + 1,
+                            self.schema.field(i).name()
+                        ),
+                    })?;
             }
             rows += 1;
         }
@@ -223,7 +225,8 @@ mod tests {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_nanos() as u64)
                     .unwrap_or(0);
-                let p = std::env::temp_dir().join(format!("lakehouse-ingest-{n}-{}.csv", std::process::id()));
+                let p = std::env::temp_dir()
+                    .join(format!("lakehouse-ingest-{n}-{}.csv", std::process::id()));
                 let mut f = std::fs::File::create(&p).unwrap();
                 f.write_all(contents.as_bytes()).unwrap();
                 TempPath(p)
@@ -238,14 +241,34 @@ mod tests {
 
     #[test]
     fn infers_types_and_reads_batches() {
-        let f = write("id,name,score,active,born,seen\n1,Ann,3.5,true,2000-01-02,2024-01-01 10:00:00\n2,\"Bob, Jr\",,false,,\n");
+        let f = write(
+            "id,name,score,active,born,seen\n1,Ann,3.5,true,2000-01-02,2024-01-01 10:00:00\n2,\"Bob, Jr\",,false,,\n",
+        );
         let opts = CsvOptions::default();
         let p = profile(&f.0, "p.csv", &opts).unwrap();
         assert!(p.header);
         assert_eq!(p.rows, 2);
-        let types: Vec<String> = p.schema.fields().iter().map(|f| f.data_type().to_string()).collect();
-        assert_eq!(types, vec!["Int64", "Utf8", "Float64", "Boolean", "Date32", "Timestamp(µs)"]);
-        let batches: Vec<RecordBatch> = CsvBatches::open(&f.0, "p.csv", &opts, &p, 1).unwrap().collect::<Result<_, _>>().unwrap();
+        let types: Vec<String> = p
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().to_string())
+            .collect();
+        assert_eq!(
+            types,
+            vec![
+                "Int64",
+                "Utf8",
+                "Float64",
+                "Boolean",
+                "Date32",
+                "Timestamp(µs)"
+            ]
+        );
+        let batches: Vec<RecordBatch> = CsvBatches::open(&f.0, "p.csv", &opts, &p, 1)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(batches.len(), 2);
         assert_eq!(batches[1].column(2).null_count(), 1);
     }
@@ -262,7 +285,9 @@ mod tests {
     #[test]
     fn wrong_field_count_names_line() {
         let f = write("a,b\n1,2\n3\n");
-        let err = profile(&f.0, "w.csv", &CsvOptions::default()).unwrap_err().to_string();
+        let err = profile(&f.0, "w.csv", &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("w.csv:3:"), "{err}");
     }
 
@@ -270,7 +295,9 @@ mod tests {
     fn bad_utf8_names_line() {
         let dir = std::env::temp_dir().join(format!("lh-utf8-{}", std::process::id()));
         std::fs::write(&dir, b"a,b\n1,\xff\xfe\n").unwrap();
-        let err = profile(&dir, "u.csv", &CsvOptions::default()).unwrap_err().to_string();
+        let err = profile(&dir, "u.csv", &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
         let _ = std::fs::remove_file(&dir);
         assert!(err.starts_with("u.csv:2:"), "{err}");
     }

@@ -227,8 +227,17 @@ pub(crate) fn open(path: &Path, display: &str) -> Result<BufReader<File>, Ingest
 
 /// Reads the whole file once: validates it, hashes it, infers its schema.
 /// `display` is the name used in error messages (the path as the user gave it).
-pub fn profile(path: &Path, display: &str, options: &CsvOptions) -> Result<CsvProfile, IngestError> {
-    let mut tokenizer = Tokenizer::new(open(path, display)?, display, options.delimiter, options.quote);
+pub fn profile(
+    path: &Path,
+    display: &str,
+    options: &CsvOptions,
+) -> Result<CsvProfile, IngestError> {
+    let mut tokenizer = Tokenizer::new(
+        open(path, display)?,
+        display,
+        options.delimiter,
+        options.quote,
+    );
     let mut hasher = Sha256::new();
     let mut hash = |bytes: &[u8]| hasher.update(bytes);
     let mut record = Record::default();
@@ -274,7 +283,10 @@ pub fn profile(path: &Path, display: &str, options: &CsvOptions) -> Result<CsvPr
         .header
         .unwrap_or_else(|| looks_like_header(&first_row, &candidates, &seen_value, rows));
     let names = if header {
-        let raw: Vec<String> = first_row.iter().map(|v| v.clone().unwrap_or_default()).collect();
+        let raw: Vec<String> = first_row
+            .iter()
+            .map(|v| v.clone().unwrap_or_default())
+            .collect();
         column_names(&raw)
     } else {
         for (i, value) in first_row.iter().enumerate() {
@@ -369,7 +381,16 @@ mod tests {
 
     #[test]
     fn header_names_are_sql_friendly() {
-        let names = column_names(&["First Name".into(), "e-mail".into(), "first name".into(), "".into(), "2nd".into()]);
-        assert_eq!(names, vec!["first_name", "e_mail", "first_name_2", "column4", "_2nd"]);
+        let names = column_names(&[
+            "First Name".into(),
+            "e-mail".into(),
+            "first name".into(),
+            "".into(),
+            "2nd".into(),
+        ]);
+        assert_eq!(
+            names,
+            vec!["first_name", "e_mail", "first_name_2", "column4", "_2nd"]
+        );
     }
 }

@@ -46,9 +46,9 @@ impl CsvOptions {
     pub fn parse(text: &str) -> Result<CsvOptions, IngestError> {
         let mut options = CsvOptions::default();
         for pair in split_pairs(text) {
-            let (key, value) = pair.split_once('=').ok_or_else(|| {
-                IngestError::InvalidOption(format!("`{pair}` is not key=value"))
-            })?;
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| IngestError::InvalidOption(format!("`{pair}` is not key=value")))?;
             let key = key.trim().to_ascii_lowercase();
             let value = unquote(value.trim());
             match key.as_str() {

@@ -292,7 +292,9 @@ mod tests {
 
     #[test]
     fn unterminated_quote_names_its_line() {
-        let err = records("a,b\n1,2\n3,\"open\n4,5\n").unwrap_err().to_string();
+        let err = records("a,b\n1,2\n3,\"open\n4,5\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("t.csv:3:"), "{err}");
         assert!(err.contains("unterminated"), "{err}");
     }

@@ -1,0 +1,100 @@
+//! The `psql` binary against a real server: meta-commands and \copy.
+
+use lakehouse_tests::TestServer;
+
+fn run(server: &TestServer, args: &[&str]) -> String {
+    let out = server.psql(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "psql {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("ERROR"),
+        "psql {args:?} reported:\n{stderr}"
+    );
+    stdout
+}
+
+#[test]
+fn psql_walkthrough() {
+    let server = TestServer::start();
+    server.write_file(
+        "people.csv",
+        "id,name,score,joined\n1,Ann,3.5,2024-01-02\n2,\"Bob, Jr\",,2023-05-06\n",
+    );
+    server.write_file("more.csv", "id,name,score,joined\n3,Cy,7,2022-12-31\n");
+
+    let out = run(
+        &server,
+        &[
+            "-c",
+            "SELECT status, rows FROM ingest_csv('people.csv', 'people')",
+        ],
+    );
+    assert!(out.contains("created |    2"), "{out}");
+
+    let out = run(&server, &["-c", "\\dt"]);
+    assert!(out.contains("public | people | table"), "{out}");
+
+    let out = run(&server, &["-c", "\\d people"]);
+    for expected in [
+        "Table \"public.people\"",
+        "id     | bigint",
+        "name   | text",
+        "score  | double precision",
+        "joined | date",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+
+    let out = run(&server, &["-c", "\\dn"]);
+    assert!(out.contains("public") && out.contains("lakehouse"), "{out}");
+    let out = run(&server, &["-c", "\\l"]);
+    assert!(out.contains("lakehouse"), "{out}");
+
+    let out = run(
+        &server,
+        &[
+            "-c",
+            "\\copy people FROM 'more.csv' WITH (FORMAT csv, HEADER true)",
+        ],
+    );
+    assert!(out.contains("COPY 1"), "{out}");
+    run(
+        &server,
+        &[
+            "-c",
+            "\\copy (SELECT * FROM people ORDER BY id) TO 'out.csv' WITH (FORMAT csv, HEADER true)",
+        ],
+    );
+    let written = std::fs::read_to_string(server.work_dir.join("out.csv")).unwrap();
+    assert_eq!(
+        written,
+        "id,name,score,joined\n1,Ann,3.5,2024-01-02\n2,\"Bob, Jr\",,2023-05-06\n3,Cy,7,2022-12-31\n"
+    );
+
+    let out = run(
+        &server,
+        &[
+            "-At",
+            "-c",
+            "SELECT rows FROM lakehouse.datasets WHERE name = 'people'",
+        ],
+    );
+    assert_eq!(out.trim(), "3");
+
+    // Errors carry SQLSTATE and the session keeps going (ON_ERROR_STOP off).
+    let out = server.psql(&[
+        "-v",
+        "VERBOSITY=verbose",
+        "-c",
+        "SELECT * FROM ingest_csv('/etc/passwd', 'x')",
+        "-c",
+        "SELECT 41 + 1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("42501"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
+}

@@ -1,0 +1,395 @@
+//! End-to-end behaviour through tokio-postgres over TCP.
+
+use std::time::Duration;
+
+use futures::{SinkExt, TryStreamExt};
+use lakehouse_tests::{PASSWORD, TestServer, USER, simple_rows, sqlstate};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PEOPLE: &str = "id,name,score\n1,Ann,3.5\n2,Bob,\n3,Cy,7\n";
+
+#[tokio::test]
+async fn everything_survives_a_restart() {
+    let mut server = TestServer::start();
+    server.write_file("people.csv", PEOPLE);
+    {
+        let c = server.client().await;
+        simple_rows(&c, "SELECT * FROM ingest_csv('people.csv', 'people')")
+            .await
+            .unwrap();
+        c.batch_execute(
+            "CREATE SCHEMA s; CREATE TABLE s.t (a INT, b TEXT); INSERT INTO s.t VALUES (1, 'x');
+             CREATE VIEW v AS SELECT name FROM people WHERE score > 3;",
+        )
+        .await
+        .unwrap();
+        let sink = c
+            .copy_in("COPY s.t FROM STDIN WITH (FORMAT csv)")
+            .await
+            .unwrap();
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::from_static(b"2,y\n3,z\n"))
+            .await
+            .unwrap();
+        assert_eq!(sink.finish().await.unwrap(), 2);
+    }
+    server.restart();
+    let c = server.client().await;
+    assert_eq!(
+        simple_rows(&c, "SELECT count(*) FROM people")
+            .await
+            .unwrap(),
+        vec![vec!["3"]]
+    );
+    assert_eq!(
+        simple_rows(&c, "SELECT a, b FROM s.t ORDER BY a")
+            .await
+            .unwrap(),
+        vec![vec!["1", "x"], vec!["2", "y"], vec!["3", "z"]]
+    );
+    assert_eq!(
+        simple_rows(&c, "SELECT name FROM v ORDER BY name")
+            .await
+            .unwrap(),
+        vec![vec!["Ann"], vec!["Cy"]]
+    );
+    let datasets = simple_rows(
+        &c,
+        "SELECT name, rows FROM lakehouse.datasets ORDER BY name",
+    )
+    .await
+    .unwrap();
+    assert_eq!(datasets, vec![vec!["people", "3"], vec!["t", "3"]]);
+    // The admin password still works and was not regenerated.
+    assert!(
+        server
+            .stdout_lines
+            .iter()
+            .all(|l| !l.contains("with password"))
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_database() {
+    let server = TestServer::start();
+    let err = server
+        .try_client(USER, "wrong", "lakehouse")
+        .await
+        .err()
+        .expect("must fail");
+    assert_eq!(sqlstate(&err), "28P01");
+    let err = server
+        .try_client("nobody", "x", "lakehouse")
+        .await
+        .err()
+        .expect("must fail");
+    assert_eq!(sqlstate(&err), "28P01");
+    let err = server
+        .try_client(USER, PASSWORD, "otherdb")
+        .await
+        .err()
+        .expect("must fail");
+    assert_eq!(sqlstate(&err), "3D000");
+    // The server is fine afterwards.
+    let c = server.client().await;
+    assert_eq!(simple_rows(&c, "SELECT 1").await.unwrap(), vec![vec!["1"]]);
+}
+
+#[tokio::test]
+async fn describe_of_ingest_has_no_side_effects() {
+    let server = TestServer::start();
+    server.write_file("people.csv", PEOPLE);
+    let c = server.client().await;
+    // Parse + Describe only.
+    let statement = c
+        .prepare("SELECT * FROM ingest_csv('people.csv', 'described')")
+        .await
+        .unwrap();
+    let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "dataset",
+            "rows",
+            "columns",
+            "bytes",
+            "sha256",
+            "status",
+            "elapsed_ms"
+        ]
+    );
+    let count = simple_rows(
+        &c,
+        "SELECT count(*) FROM lakehouse.datasets WHERE name = 'described'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(count, vec![vec!["0"]]);
+    assert!(
+        !server
+            .data_dir
+            .join("tables/public/described/_delta_log")
+            .exists()
+    );
+    // Executing it does the work.
+    let rows = c.query(&statement, &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, String>("status"), "created");
+    assert_eq!(rows[0].get::<_, i64>("rows"), 3);
+}
+
+#[tokio::test]
+async fn cancel_stops_a_long_query() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    let token = c.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        token.cancel_query(tokio_postgres::NoTls).await
+    });
+    let started = std::time::Instant::now();
+    let err = c
+        .simple_query("SELECT count(*) FROM generate_series(1, 100000000000) WHERE value % 7 = 3")
+        .await
+        .err()
+        .expect("the query must be cancelled");
+    assert_eq!(sqlstate(&err), "57014", "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    canceller.await.unwrap().unwrap();
+    assert_eq!(simple_rows(&c, "SELECT 2").await.unwrap(), vec![vec!["2"]]);
+}
+
+#[tokio::test]
+async fn extended_protocol_binary_params_and_results() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    c.batch_execute(
+        "CREATE TABLE typed (i INT, b BIGINT, f DOUBLE PRECISION, t TEXT, ok BOOLEAN, d DATE, ts TIMESTAMP);
+         INSERT INTO typed VALUES (1, 10000000000, 1.5, 'one', true, '2024-02-29', '2024-02-29 12:34:56'),
+                                  (2, NULL, NULL, NULL, NULL, NULL, NULL);",
+    )
+    .await
+    .unwrap();
+    let rows = c
+        .query(
+            "SELECT i, b, f, t, ok, d, ts FROM typed WHERE i = $1",
+            &[&1i32],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r.get::<_, i32>(0), 1);
+    assert_eq!(r.get::<_, i64>(1), 10_000_000_000);
+    assert_eq!(r.get::<_, f64>(2), 1.5);
+    assert_eq!(r.get::<_, &str>(3), "one");
+    assert!(r.get::<_, bool>(4));
+    let d: chrono::NaiveDate = r.get(5);
+    assert_eq!(d.to_string(), "2024-02-29");
+    let ts: chrono::NaiveDateTime = r.get(6);
+    assert_eq!(ts.to_string(), "2024-02-29 12:34:56");
+    let nulls = c
+        .query_one("SELECT b, t FROM typed WHERE i = $1", &[&2i32])
+        .await
+        .unwrap();
+    assert_eq!(nulls.get::<_, Option<i64>>(0), None);
+    assert_eq!(nulls.get::<_, Option<String>>(1), None);
+    // Text parameter, named statement reused.
+    let st = c
+        .prepare("SELECT count(*) FROM typed WHERE t = $1")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let n: i64 = c.query_one(&st, &[&"one"]).await.unwrap().get(0);
+        assert_eq!(n, 1);
+    }
+    // An error inside the extended protocol leaves the session usable.
+    let err = c
+        .query("SELECT i FROM no_such_table WHERE i = $1", &[&1i32])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(sqlstate(&err), "42P01");
+    // DataFusion types the literal 1 as bigint, so the sum is bigint.
+    assert_eq!(
+        c.query_one("SELECT $1::int + 1", &[&41i32])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        42
+    );
+}
+
+#[tokio::test]
+async fn copy_in_and_out_and_bad_copy_data() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    c.batch_execute("CREATE TABLE c (id BIGINT, name TEXT)")
+        .await
+        .unwrap();
+    let sink = c.copy_in("COPY c FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        b"1\tone\n2\t\\N\n3\ttab\\there\n",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 3);
+
+    let out = c
+        .copy_out("COPY (SELECT * FROM c ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER true)")
+        .await
+        .unwrap();
+    let chunks: Vec<bytes::Bytes> = out.try_collect().await.unwrap();
+    let text: String = chunks
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(text, "id,name\n1,one\n2,\n3,tab\there\n");
+
+    // A bad value fails the whole COPY with its line; nothing is appended.
+    let sink = c
+        .copy_in("COPY c FROM STDIN WITH (FORMAT csv)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"4,four\nfive,5\n"))
+        .await
+        .unwrap();
+    let err = sink.finish().await.err().expect("bad data must fail");
+    assert_eq!(sqlstate(&err), "22P02");
+    assert!(
+        err.to_string().contains("STDIN:2") || format!("{err:?}").contains("STDIN:2"),
+        "{err:?}"
+    );
+    // Invalid UTF-8 in COPY data.
+    let sink = c
+        .copy_in("COPY c FROM STDIN WITH (FORMAT csv)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"5,\xff\xfe\n"))
+        .await
+        .unwrap();
+    let err = sink.finish().await.err().expect("invalid UTF-8 must fail");
+    assert_eq!(sqlstate(&err), "22021");
+    assert_eq!(
+        simple_rows(&c, "SELECT count(*) FROM c").await.unwrap(),
+        vec![vec!["3"]]
+    );
+}
+
+#[tokio::test]
+async fn garbage_and_huge_input_do_not_hurt_the_server() {
+    let server = TestServer::start();
+    // Garbage instead of a startup packet.
+    for payload in [
+        &b"\x00\x00\x00\x08garbage!"[..],
+        &b"GET / HTTP/1.1\r\n\r\n"[..],
+        &[0xffu8; 64][..],
+        &b"\x7f\xff\xff\xff\x00\x03\x00\x00"[..],
+    ] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
+        let _ = s.write_all(payload).await;
+        let mut buf = [0u8; 256];
+        let _ = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await;
+    }
+    let c = server.client().await;
+    // A 4 MB literal.
+    let big = "x".repeat(4 << 20);
+    let rows = simple_rows(&c, &format!("SELECT length('{big}')"))
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![vec![(4u64 << 20).to_string()]]);
+    // Errors of every kind leave the session working.
+    for bad in [
+        "SELEC 1",
+        "SELECT * FROM nope",
+        "SELECT 'a' + 1",
+        "SELECT 1/0",
+        "COPY c TO '/etc/x'",
+    ] {
+        assert!(c.simple_query(bad).await.is_err(), "{bad} should fail");
+    }
+    assert_eq!(simple_rows(&c, "SELECT 1").await.unwrap(), vec![vec!["1"]]);
+}
+
+#[tokio::test]
+async fn kill_9_during_a_large_ingest_leaves_no_partial_table() {
+    let mut server = TestServer::start();
+    let rows = 1_500_000;
+    let mut csv = String::with_capacity(rows * 40);
+    csv.push_str("id,name,amount,day\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "{i},name{i},{}.25,2024-01-{:02}\n",
+            i % 1000,
+            i % 28 + 1
+        ));
+    }
+    server.write_file("big.csv", &csv);
+    let conn = server.conn_string(USER, PASSWORD, "lakehouse");
+    let ingest = tokio::spawn(async move {
+        let (c, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        c.simple_query("SELECT * FROM ingest_csv('big.csv', 'big')")
+            .await
+    });
+    // Kill while parquet files are being written: wait for the first data
+    // file to appear, so the kill lands mid-write.
+    let table_dir = server.data_dir.join("tables/public/big");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let has_data = std::fs::read_dir(&table_dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            })
+            .unwrap_or(false);
+        if has_data || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill9();
+    let _ = ingest.await;
+    server.start_again();
+    let c = server.client().await;
+    let visible = simple_rows(
+        &c,
+        "SELECT count(*) FROM lakehouse.datasets WHERE name = 'big'",
+    )
+    .await
+    .unwrap();
+    if visible == vec![vec!["1"]] {
+        let n = simple_rows(&c, "SELECT count(*) FROM big").await.unwrap();
+        assert_eq!(
+            n,
+            vec![vec![rows.to_string()]],
+            "a visible table must be complete"
+        );
+    } else {
+        assert_eq!(visible, vec![vec!["0"]]);
+        let err = c
+            .simple_query("SELECT count(*) FROM big")
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(sqlstate(&err), "42P01");
+    }
+    // And the dataset can be ingested cleanly afterwards.
+    let r = simple_rows(&c, "SELECT status, rows FROM ingest_csv('big.csv', 'big')")
+        .await
+        .unwrap();
+    assert!(
+        r == vec![vec!["created".to_string(), rows.to_string()]] || r[0][0] == "unchanged",
+        "{r:?}"
+    );
+    assert_eq!(
+        simple_rows(&c, "SELECT count(*) FROM big").await.unwrap(),
+        vec![vec![rows.to_string()]]
+    );
+}
