@@ -10,6 +10,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
 use datafusion::logical_expr::LogicalPlan;
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::{SchemaMode, WriteBuilder};
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
@@ -188,16 +189,7 @@ impl DeltaTableStore {
         } else {
             batches
         };
-        let builder = table
-            .write(batches)
-            .with_save_mode(save_mode(mode))
-            .with_commit_properties(commit_properties(lineage, user));
-        let builder = if mode == WriteMode::Replace {
-            builder.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
-        } else {
-            builder
-        };
-        builder.await?;
+        configure_write(table.write(batches), mode, lineage, user).await?;
         Ok(rows)
     }
 
@@ -215,15 +207,8 @@ impl DeltaTableStore {
         let builder = table
             .write(std::iter::empty())
             .with_input_plan(plan)
-            .with_session_state(session)
-            .with_save_mode(save_mode(mode))
-            .with_commit_properties(commit_properties(lineage, user));
-        let builder = if mode == WriteMode::Replace {
-            builder.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
-        } else {
-            builder
-        };
-        Ok(builder.await?)
+            .with_session_state(session);
+        Ok(configure_write(builder, mode, lineage, user).await?)
     }
 
     async fn table_for_write(
@@ -281,6 +266,21 @@ impl DeltaTableStore {
         remove_dir_crash_safe(&self.dir.table_dir(&ident.schema, &ident.table))
     }
 
+    /// Every committed table, loaded at its latest version, in schema order.
+    /// A table dropped while listing is skipped.
+    pub async fn open_all(&self) -> Result<Vec<(TableIdent, DeltaTable)>, CatalogError> {
+        let mut tables = Vec::new();
+        for schema in self.schema_names() {
+            for name in self.table_names(&schema) {
+                let ident = TableIdent::new(&schema, name);
+                if let Some(table) = self.open(&ident).await? {
+                    tables.push((ident, table));
+                }
+            }
+        }
+        Ok(tables)
+    }
+
     /// Size, row count, ownership and history of a table.
     pub async fn stats(&self, table: &DeltaTable) -> Result<TableStats, CatalogError> {
         let snapshot = table.snapshot()?;
@@ -323,6 +323,23 @@ impl DeltaTableStore {
             Lineage::from_commit_info(&info.info)
                 .is_some_and(|l| l.sha256.as_deref() == Some(sha256))
         }))
+    }
+}
+
+/// Save mode, schema handling and commit metadata of one write.
+fn configure_write(
+    builder: WriteBuilder,
+    mode: WriteMode,
+    lineage: Option<&Lineage>,
+    user: &str,
+) -> WriteBuilder {
+    let builder = builder
+        .with_save_mode(save_mode(mode))
+        .with_commit_properties(commit_properties(lineage, user));
+    if mode == WriteMode::Replace {
+        builder.with_schema_mode(SchemaMode::Overwrite)
+    } else {
+        builder
     }
 }
 

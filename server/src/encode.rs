@@ -106,7 +106,7 @@ impl FieldSink for CopyEncoder {
 }
 
 /// Casts columns to the few physical layouts [`encode_cell`] handles directly.
-pub fn normalize(batch: &RecordBatch) -> PgWireResult<Vec<ArrayRef>> {
+fn normalize(batch: &RecordBatch) -> PgWireResult<Vec<ArrayRef>> {
     batch
         .columns()
         .iter()
@@ -158,7 +158,7 @@ fn out_of_range(what: &str) -> PgWireError {
 }
 
 /// Encodes row `row` of a normalized column into `sink`.
-pub fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgWireResult<()> {
+fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgWireResult<()> {
     if column.is_null(row) {
         return sink.put(&None::<i16>);
     }
@@ -316,19 +316,29 @@ fn encode_list<S: FieldSink>(
     }
 }
 
-/// Encodes every row of `batch` as `DataRow`s laid out by `fields`.
+/// Encodes every row of `batch` into `sink`, collecting what `finish_row`
+/// makes of each completed row (a `DataRow`, a COPY line).
+pub fn encode_batch<S: FieldSink, T>(
+    batch: &RecordBatch,
+    sink: &mut S,
+    mut finish_row: impl FnMut(&mut S) -> T,
+) -> PgWireResult<Vec<T>> {
+    let columns = normalize(batch)?;
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        for column in &columns {
+            encode_cell(sink, column, row)?;
+        }
+        out.push(finish_row(sink));
+    }
+    Ok(out)
+}
+
+/// Every row of `batch` as `DataRow`s laid out by `fields`.
 pub fn encode_rows(
     batch: &RecordBatch,
     fields: &Arc<Vec<FieldInfo>>,
 ) -> PgWireResult<Vec<DataRow>> {
-    let columns = normalize(batch)?;
     let mut encoder = DataRowEncoder::new(fields.clone());
-    let mut rows = Vec::with_capacity(batch.num_rows());
-    for row in 0..batch.num_rows() {
-        for column in &columns {
-            encode_cell(&mut encoder, column, row)?;
-        }
-        rows.push(encoder.take_row());
-    }
-    Ok(rows)
+    encode_batch(batch, &mut encoder, DataRowEncoder::take_row)
 }

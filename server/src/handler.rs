@@ -29,7 +29,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::{CommandComplete, TransactionStatus};
 
-use crate::encode::{self, encode_cell, field_infos, normalize};
+use crate::encode::{self, field_infos};
 use crate::engine::{self, MAX_COPY_BYTES, Output};
 use crate::error::{ServerError, ServerResult};
 use crate::params;
@@ -238,16 +238,8 @@ fn copy_out_response(
     let data = stream.flat_map(move |batch| {
         let result: PgWireResult<Vec<CopyData>> = (|| {
             let batch = batch.map_err(ServerError::from)?;
-            let columns = normalize(&batch)?;
             let mut encoder = make_encoder(fields.clone());
-            let mut out = Vec::with_capacity(batch.num_rows());
-            for row in 0..batch.num_rows() {
-                for column in &columns {
-                    encode_cell(&mut encoder, column, row)?;
-                }
-                out.push(encoder.take_copy());
-            }
-            Ok(out)
+            encode::encode_batch(&batch, &mut encoder, CopyEncoder::take_copy)
         })();
         match result {
             Ok(rows) => stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),

@@ -45,10 +45,12 @@ impl ServerState {
     pub async fn open(config: Config) -> Result<ServerState, StartError> {
         let catalog = Arc::new(LakehouseCatalog::open(&config.data_dir)?);
         let roles = Arc::new(RoleStore::open(catalog.store().data_dir())?);
-        let session_config = SessionConfig::new()
+        let mut session_config = SessionConfig::new()
             .with_default_catalog_and_schema(&config.database, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true);
+        // Sessions run in UTC (SHOW TimeZone), so `timestamptz` is a zoned type.
+        session_config.options_mut().execution.time_zone = Some("UTC".to_string());
         let template = lakehouse_catalog::new_session_context(session_config);
         template.register_catalog(&config.database, catalog.clone());
         datafusion_pg_catalog::setup_pg_catalog(&template, &config.database, EmptyContextProvider)

@@ -393,3 +393,23 @@ async fn kill_9_during_a_large_ingest_leaves_no_partial_table() {
         vec![vec![rows.to_string()]]
     );
 }
+
+#[tokio::test]
+async fn settings_are_per_session() {
+    let server = TestServer::start();
+    let a = server.client().await;
+    let b = server.client().await;
+    a.batch_execute("SET application_name = 'first'; SET datafusion.execution.batch_size = 1024")
+        .await
+        .unwrap();
+    assert_eq!(
+        simple_rows(&a, "SHOW application_name").await.unwrap(),
+        vec![vec!["first"]]
+    );
+    assert_eq!(
+        simple_rows(&b, "SHOW application_name").await.unwrap(),
+        vec![vec![""]]
+    );
+    let tz = simple_rows(&b, "SHOW TimeZone").await.unwrap();
+    assert_eq!(tz, vec![vec!["UTC"]]);
+}

@@ -4,6 +4,7 @@
 //! [`register_session_functions`] installs them into a connection's session;
 //! functions that need the session's identity (the user) get it there.
 
+mod constant_text;
 mod error;
 mod import_roots;
 mod ingest_csv;
@@ -12,15 +13,13 @@ mod version;
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 use lakehouse_catalog::DeltaTableStore;
 
 pub use error::UdfError;
 pub use import_roots::ImportRoots;
 pub use ingest_csv::{IngestCsv, ingest_summary_schema};
-pub use session_user::SessionUser;
-pub use version::{PG_VERSION, PG_VERSION_NUM, Version, version_string};
+pub use version::{PG_VERSION, PG_VERSION_NUM, version_string};
 
 /// Server-wide state the functions share.
 #[derive(Debug, Clone)]
@@ -32,9 +31,9 @@ pub struct FunctionEnv {
 
 /// Registers every lakehouse function into `ctx` for a session of `user`.
 pub fn register_session_functions(ctx: &SessionContext, env: &FunctionEnv, user: &str) {
-    ctx.register_udf(ScalarUDF::from(Version::new()));
-    for name in ["session_user", "current_user", "user", "current_role"] {
-        ctx.register_udf(ScalarUDF::from(SessionUser::new(name, user)));
+    ctx.register_udf(version::version());
+    for udf in session_user::session_user(user) {
+        ctx.register_udf(udf);
     }
     ctx.register_udtf(
         "ingest_csv",

@@ -1,11 +1,8 @@
 //! `version()`: what clients parse to decide which Postgres they talk to.
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
-use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::ScalarUDF;
+
+use crate::constant_text::ConstantText;
 
 /// The Postgres release whose protocol and catalogs we follow.
 pub const PG_VERSION: &str = "16.6";
@@ -21,41 +18,6 @@ pub fn version_string() -> String {
     )
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Version {
-    signature: Signature,
-}
-
-impl Version {
-    pub fn new() -> Self {
-        Version {
-            signature: Signature::exact(vec![], Volatility::Stable),
-        }
-    }
-}
-
-impl Default for Version {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ScalarUDFImpl for Version {
-    fn name(&self) -> &str {
-        "version"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
-            version_string(),
-        ))))
-    }
+pub fn version() -> ScalarUDF {
+    ScalarUDF::from(ConstantText::new("version", version_string()))
 }

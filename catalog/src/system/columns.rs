@@ -9,9 +9,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
 
 use super::SystemTableSource;
+use crate::DeltaTableStore;
 use crate::pg_types::postgres_type_name;
 use crate::schema_provider::table_arrow_schema;
-use crate::{DeltaTableStore, TableIdent};
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -54,28 +54,18 @@ impl SystemTableSource for ColumnsTable {
         let mut pii = StringBuilder::new();
         let mut sensitivity = StringBuilder::new();
         let mut description = StringBuilder::new();
-        for schema_name in self.store.schema_names() {
-            for table_name in self.store.table_names(&schema_name) {
-                let ident = TableIdent::new(&schema_name, &table_name);
-                let Some(table) = self
-                    .store
-                    .open(&ident)
-                    .await
-                    .map_err(DataFusionError::from)?
-                else {
-                    continue;
-                };
-                for (i, field) in table_arrow_schema(&table)?.fields().iter().enumerate() {
-                    dataset.append_value(&table_name);
-                    schema.append_value(&schema_name);
-                    column.append_value(field.name());
-                    ordinal.append_value(i as i32 + 1);
-                    data_type.append_value(postgres_type_name(field.data_type()));
-                    nullable.append_value(field.is_nullable());
-                    pii.append_null();
-                    sensitivity.append_null();
-                    description.append_option(field.metadata().get("comment"));
-                }
+        for (ident, table) in self.store.open_all().await.map_err(DataFusionError::from)? {
+            let (schema_name, table_name) = (&ident.schema, &ident.table);
+            for (i, field) in table_arrow_schema(&table)?.fields().iter().enumerate() {
+                dataset.append_value(&table_name);
+                schema.append_value(&schema_name);
+                column.append_value(field.name());
+                ordinal.append_value(i as i32 + 1);
+                data_type.append_value(postgres_type_name(field.data_type()));
+                nullable.append_value(field.is_nullable());
+                pii.append_null();
+                sensitivity.append_null();
+                description.append_option(field.metadata().get("comment"));
             }
         }
         let arrays: Vec<ArrayRef> = vec![

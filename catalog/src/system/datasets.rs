@@ -12,8 +12,8 @@ use datafusion::error::{DataFusionError, Result};
 use serde_json::json;
 
 use super::SystemTableSource;
+use crate::DeltaTableStore;
 use crate::schema_provider::table_arrow_schema;
-use crate::{DeltaTableStore, TableIdent};
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
@@ -73,64 +73,53 @@ impl SystemTableSource for DatasetsTable {
         let mut created = TimestampMillisecondBuilder::new().with_timezone("UTC");
         let mut updated = TimestampMillisecondBuilder::new().with_timezone("UTC");
 
-        for schema_name in self.store.schema_names() {
-            for table_name in self.store.table_names(&schema_name) {
-                let ident = TableIdent::new(&schema_name, &table_name);
-                // A table dropped between listing and opening is simply skipped.
-                let Some(table) = self
-                    .store
-                    .open(&ident)
-                    .await
-                    .map_err(DataFusionError::from)?
-                else {
-                    continue;
-                };
-                let stats = self
-                    .store
-                    .stats(&table)
-                    .await
-                    .map_err(DataFusionError::from)?;
-                let arrow = table_arrow_schema(&table)?;
-                name.append_value(&table_name);
-                schema.append_value(&schema_name);
-                rows.append_value(stats.rows);
-                bytes.append_value(stats.bytes);
-                files.append_value(stats.files);
-                columns.append_value(arrow.fields().len() as i64);
-                version.append_value(stats.version);
-                description.append_option(stats.description.as_deref());
-                owner.append_option(stats.owner.as_deref());
-                sensitivity.append_null();
-                tags.append_null();
-                source.append_option(
-                    stats
-                        .lineage
-                        .iter()
-                        .rev()
-                        .find_map(|(_, l)| l.source.as_deref()),
-                );
-                if stats.lineage.is_empty() {
-                    lineage.append_null();
-                } else {
-                    let entries: Vec<_> = stats
-                        .lineage
-                        .iter()
-                        .map(|(v, l)| {
-                            json!({"version": v, "operation": l.operation, "source": l.source,
-                                   "sha256": l.sha256, "user": l.user})
-                        })
-                        .collect();
-                    lineage.append_value(serde_json::Value::Array(entries).to_string());
-                }
-                let digests: Vec<Option<String>> = stats
+        for (ident, table) in self.store.open_all().await.map_err(DataFusionError::from)? {
+            let (schema_name, table_name) = (&ident.schema, &ident.table);
+            let stats = self
+                .store
+                .stats(&table)
+                .await
+                .map_err(DataFusionError::from)?;
+            let arrow = table_arrow_schema(&table)?;
+            name.append_value(&table_name);
+            schema.append_value(&schema_name);
+            rows.append_value(stats.rows);
+            bytes.append_value(stats.bytes);
+            files.append_value(stats.files);
+            columns.append_value(arrow.fields().len() as i64);
+            version.append_value(stats.version);
+            description.append_option(stats.description.as_deref());
+            owner.append_option(stats.owner.as_deref());
+            sensitivity.append_null();
+            tags.append_null();
+            source.append_option(
+                stats
                     .lineage
                     .iter()
-                    .filter_map(|(_, l)| l.sha256.clone().map(Some))
+                    .rev()
+                    .find_map(|(_, l)| l.source.as_deref()),
+            );
+            if stats.lineage.is_empty() {
+                lineage.append_null();
+            } else {
+                let entries: Vec<_> = stats
+                    .lineage
+                    .iter()
+                    .map(|(v, l)| {
+                        json!({"version": v, "operation": l.operation, "source": l.source,
+                                   "sha256": l.sha256, "user": l.user})
+                    })
                     .collect();
-                hashes.append_value(digests);
-                created.append_option(stats.created_ms);
-                updated.append_option(stats.updated_ms);
+                lineage.append_value(serde_json::Value::Array(entries).to_string());
             }
+            let digests: Vec<Option<String>> = stats
+                .lineage
+                .iter()
+                .filter_map(|(_, l)| l.sha256.clone().map(Some))
+                .collect();
+            hashes.append_value(digests);
+            created.append_option(stats.created_ms);
+            updated.append_option(stats.updated_ms);
         }
         let arrays: Vec<ArrayRef> = vec![
             Arc::new(name.finish()),

@@ -1,0 +1,228 @@
+//! `bench-core`: the core issue's measurements, lakehouse beside the machine's
+//! PostgreSQL (127.0.0.1:5432) in one run.
+//!
+//! 1. Ingest a generated CSV (default 1,000,000 rows x 10 columns) with
+//!    `ingest_csv`: seconds, rows/s, server peak RSS; PostgreSQL `COPY FROM STDIN`
+//!    of the same file as the peer.
+//! 2. Stream every row to a tokio-postgres client: `COPY (SELECT ...) TO STDOUT`,
+//!    a text-format simple query and a binary-format extended query; best of 3.
+//!
+//! Usage: `LAKEHOUSE_BIN=<release binary> cargo run --release -p lakehouse-tests --bin bench-core [rows]`
+//! (see README). PostgreSQL is reached as `PGUSER` (default postgres) on database
+//! `PGDATABASE` (default test).
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt, TryStreamExt};
+use lakehouse_tests::TestServer;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+const COLUMNS_DDL: &str = "id BIGINT, name TEXT, city TEXT, amount DOUBLE PRECISION, qty BIGINT, \
+    active BOOLEAN, day DATE, ts TIMESTAMP, code TEXT, note TEXT";
+
+fn generate_csv(rows: usize) -> String {
+    let cities = ["Boston", "Denver", "Austin", "Seattle", "Miami", "Chicago"];
+    let mut out = String::with_capacity(rows * 110);
+    out.push_str("id,name,city,amount,qty,active,day,ts,code,note\n");
+    for i in 0..rows {
+        out.push_str(&format!(
+            "{i},name {i},{},{}.{:02},{},{},2024-{:02}-{:02},2024-{:02}-{:02} {:02}:{:02}:{:02},{:05},\"note, {}\"\n",
+            cities[i % cities.len()],
+            i % 10_000,
+            i % 100,
+            i % 500,
+            if i % 3 == 0 { "true" } else { "false" },
+            i % 12 + 1,
+            i % 28 + 1,
+            i % 12 + 1,
+            i % 28 + 1,
+            i % 24,
+            i % 60,
+            (i * 7) % 60,
+            i % 100_000,
+            i % 997
+        ));
+    }
+    out
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+async fn connect(conn: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(conn, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+async fn copy_out(client: &Client) -> (usize, usize) {
+    let stream = client
+        .copy_out("COPY (SELECT * FROM bench) TO STDOUT")
+        .await
+        .expect("copy out");
+    futures::pin_mut!(stream);
+    let (mut bytes, mut lines) = (0, 0);
+    while let Some(chunk) = stream.try_next().await.expect("copy data") {
+        bytes += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    (lines, bytes)
+}
+
+async fn select_text(client: &Client) -> (usize, usize) {
+    let stream = client
+        .simple_query_raw("SELECT * FROM bench")
+        .await
+        .expect("simple query");
+    futures::pin_mut!(stream);
+    let (mut rows, mut bytes) = (0, 0);
+    while let Some(message) = stream.next().await {
+        if let SimpleQueryMessage::Row(row) = message.expect("row") {
+            rows += 1;
+            bytes += (0..row.len())
+                .map(|i| row.get(i).map_or(0, str::len))
+                .sum::<usize>();
+        }
+    }
+    (rows, bytes)
+}
+
+async fn select_binary(client: &Client) -> (usize, usize) {
+    let stream = client
+        .query_raw("SELECT * FROM bench", std::iter::empty::<i32>())
+        .await
+        .expect("query");
+    futures::pin_mut!(stream);
+    let mut rows = 0;
+    while let Some(row) = stream.next().await {
+        let row = row.expect("row");
+        let _: i64 = row.get(0);
+        rows += 1;
+    }
+    (rows, 0)
+}
+
+/// The streaming cases, each timed on both servers.
+const CASES: [&str; 3] = [
+    "COPY (SELECT *) TO STDOUT",
+    "SELECT * text (simple query)",
+    "SELECT * binary (extended query)",
+];
+
+async fn run_case(client: &Client, case: usize) -> (usize, usize) {
+    match case {
+        0 => copy_out(client).await,
+        1 => select_text(client).await,
+        _ => select_binary(client).await,
+    }
+}
+
+/// Best of `n` runs, with the row count seen.
+async fn best_of(n: usize, client: &Client, case: usize) -> (Duration, usize) {
+    let mut best = Duration::MAX;
+    let mut rows = 0;
+    for _ in 0..n {
+        let started = Instant::now();
+        rows = run_case(client, case).await.0;
+        best = best.min(started.elapsed());
+    }
+    (best, rows)
+}
+
+#[tokio::main]
+async fn main() {
+    let rows: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let pg_user = std::env::var("PGUSER").unwrap_or_else(|_| "postgres".into());
+    let pg_db = std::env::var("PGDATABASE").unwrap_or_else(|_| "test".into());
+    let pg_conn = format!("host=127.0.0.1 port=5432 user={pg_user} dbname={pg_db}");
+
+    println!(
+        "bench-core: {rows} rows x 10 columns; lakehouse = {}",
+        lakehouse_tests::server_binary().display()
+    );
+    let server = TestServer::start();
+    let csv = generate_csv(rows);
+    let csv_path = server.write_file("bench.csv", &csv);
+    println!(
+        "csv: {:.1} MB at {}",
+        csv.len() as f64 / 1e6,
+        csv_path.display()
+    );
+
+    // 1. Ingest.
+    let lh = server.client().await;
+    let started = Instant::now();
+    let summary = lh
+        .simple_query("SELECT rows, status FROM ingest_csv('bench.csv', 'bench')")
+        .await
+        .expect("ingest");
+    let lh_ingest = started.elapsed();
+    if let Some(SimpleQueryMessage::Row(r)) = summary.first() {
+        assert_eq!(r.get(0), Some(rows.to_string().as_str()), "ingested rows");
+    }
+    let rss = server.pid().map(peak_rss_mb).unwrap_or(f64::NAN);
+
+    let pg = connect(&pg_conn).await;
+    pg.batch_execute(&format!(
+        "DROP TABLE IF EXISTS bench; CREATE TABLE bench ({COLUMNS_DDL})"
+    ))
+    .await
+    .expect("postgres table");
+    let started = Instant::now();
+    let sink = pg
+        .copy_in("COPY bench FROM STDIN WITH (FORMAT csv, HEADER true)")
+        .await
+        .expect("copy in");
+    futures::pin_mut!(sink);
+    for chunk in csv.as_bytes().chunks(1 << 20) {
+        sink.send(bytes::Bytes::copy_from_slice(chunk))
+            .await
+            .expect("copy data");
+    }
+    sink.finish().await.expect("copy finish");
+    let pg_ingest = started.elapsed();
+    pg.batch_execute("ANALYZE bench").await.expect("analyze");
+
+    println!();
+    println!("| measurement | lakehouse | PostgreSQL | lakehouse/PostgreSQL |");
+    println!("|---|---|---|---|");
+    println!(
+        "| load {rows} rows (ingest_csv vs COPY FROM STDIN) | {:.2} s ({:.0} rows/s, server peak RSS {:.0} MB) | {:.2} s ({:.0} rows/s) | {:.2}x |",
+        lh_ingest.as_secs_f64(),
+        rows as f64 / lh_ingest.as_secs_f64(),
+        rss,
+        pg_ingest.as_secs_f64(),
+        rows as f64 / pg_ingest.as_secs_f64(),
+        lh_ingest.as_secs_f64() / pg_ingest.as_secs_f64()
+    );
+
+    // 2. Streaming to a client.
+    for (case, name) in CASES.iter().enumerate() {
+        let (lt, lrows) = best_of(3, &lh, case).await;
+        let (pt, prows) = best_of(3, &pg, case).await;
+        assert_eq!(lrows, rows, "lakehouse streamed all rows");
+        assert_eq!(prows, rows, "PostgreSQL streamed all rows");
+        println!(
+            "| stream {rows} rows: {name} | {:.2} s ({:.0} rows/s) | {:.2} s ({:.0} rows/s) | {:.2}x |",
+            lt.as_secs_f64(),
+            rows as f64 / lt.as_secs_f64(),
+            pt.as_secs_f64(),
+            rows as f64 / pt.as_secs_f64(),
+            lt.as_secs_f64() / pt.as_secs_f64()
+        );
+    }
+    pg.batch_execute("DROP TABLE IF EXISTS bench").await.ok();
+}
