@@ -61,8 +61,9 @@ fn timestamp_text(t: &NaiveDateTime) -> String {
     }
 }
 
-macro_rules! delegate_binary {
-    ($outer:ty, $inner:ty) => {
+/// A newtype over `$inner`: binary form delegated, text form `$text`.
+macro_rules! postgres_text_form {
+    ($outer:ty, $inner:ty, |$v:ident| $text:expr) => {
         impl ToSql for $outer {
             fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
                 self.0.to_sql(ty, out)
@@ -74,62 +75,29 @@ macro_rules! delegate_binary {
 
             to_sql_checked!();
         }
+
+        impl ToSqlText for $outer {
+            fn to_sql_text(
+                &self,
+                _ty: &Type,
+                out: &mut BytesMut,
+                _format: &FormatOptions,
+            ) -> Result<IsNull, BoxError> {
+                let $v = &self.0;
+                out.put_slice($text.as_bytes());
+                Ok(IsNull::No)
+            }
+        }
     };
 }
 
-delegate_binary!(Float8, f64);
-delegate_binary!(Float4, f32);
-delegate_binary!(Timestamp, NaiveDateTime);
-delegate_binary!(TimestampTz, DateTime<Utc>);
-
-impl ToSqlText for Float8 {
-    fn to_sql_text(
-        &self,
-        _ty: &Type,
-        out: &mut BytesMut,
-        _f: &FormatOptions,
-    ) -> Result<IsNull, BoxError> {
-        out.put_slice(float_text(self.0, self.0.to_string(), 15).as_bytes());
-        Ok(IsNull::No)
-    }
-}
-
-impl ToSqlText for Float4 {
-    fn to_sql_text(
-        &self,
-        _ty: &Type,
-        out: &mut BytesMut,
-        _f: &FormatOptions,
-    ) -> Result<IsNull, BoxError> {
-        out.put_slice(float_text(self.0 as f64, self.0.to_string(), 6).as_bytes());
-        Ok(IsNull::No)
-    }
-}
-
-impl ToSqlText for Timestamp {
-    fn to_sql_text(
-        &self,
-        _ty: &Type,
-        out: &mut BytesMut,
-        _f: &FormatOptions,
-    ) -> Result<IsNull, BoxError> {
-        out.put_slice(timestamp_text(&self.0).as_bytes());
-        Ok(IsNull::No)
-    }
-}
-
-impl ToSqlText for TimestampTz {
-    fn to_sql_text(
-        &self,
-        _ty: &Type,
-        out: &mut BytesMut,
-        _f: &FormatOptions,
-    ) -> Result<IsNull, BoxError> {
-        out.put_slice(timestamp_text(&self.0.naive_utc()).as_bytes());
-        out.put_slice(b"+00");
-        Ok(IsNull::No)
-    }
-}
+postgres_text_form!(Float8, f64, |v| float_text(*v, v.to_string(), 15));
+postgres_text_form!(Float4, f32, |v| float_text(*v as f64, v.to_string(), 6));
+postgres_text_form!(Timestamp, NaiveDateTime, |v| timestamp_text(v));
+postgres_text_form!(TimestampTz, DateTime<Utc>, |v| format!(
+    "{}+00",
+    timestamp_text(&v.naive_utc())
+));
 
 #[cfg(test)]
 mod tests {
