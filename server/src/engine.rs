@@ -351,22 +351,15 @@ async fn copy_from_start(
             .collect::<ServerResult<_>>()?;
         Arc::new(Schema::new(fields))
     };
-    let single_byte = |c: char, what: &str| -> ServerResult<u8> {
-        u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| {
-            ServerError::sql(
-                "22023",
-                format!("COPY {what} must be a single one-byte character"),
-            )
-        })
-    };
+    // CopyFormat checked that these are single ASCII bytes.
     let in_format = match format.kind {
         CopyKind::Text => CopyInFormat::Text {
-            delimiter: single_byte(format.delimiter, "delimiter")?,
+            delimiter: format.delimiter as u8,
             null: format.null.clone(),
         },
         CopyKind::Csv => CopyInFormat::Csv {
-            delimiter: single_byte(format.delimiter, "delimiter")?,
-            quote: single_byte(format.quote, "quote")?,
+            delimiter: format.delimiter as u8,
+            quote: format.quote as u8,
             null: format.null.clone(),
             header: format.header,
         },

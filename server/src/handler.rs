@@ -18,8 +18,8 @@ use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, DescribePortalResponse,
-    DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+    CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse,
+    Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
@@ -29,6 +29,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::{CommandComplete, TransactionStatus};
 
+use crate::copy_out::CopyLineEncoder;
 use crate::encode::{self, field_infos};
 use crate::engine::{self, MAX_COPY_BYTES, Output};
 use crate::error::{ServerError, ServerResult};
@@ -201,65 +202,20 @@ fn copy_out_response(
 ) -> Response {
     let fields = Arc::new(encode::text_field_infos(schema));
     let columns = fields.len();
-    let header = if format.kind == CopyKind::Csv && format.header {
-        let names: Vec<String> = schema
-            .fields()
-            .iter()
-            .map(|f| csv_quote(f.name(), format))
-            .collect();
-        Some(CopyData::new(
-            format!("{}\n", names.join(&format.delimiter.to_string())).into(),
-        ))
-    } else {
-        None
-    };
-    let make_encoder = {
-        let format = format.clone();
-        move |fields: Arc<Vec<FieldInfo>>| match format.kind {
-            CopyKind::Text => CopyEncoder::new_text(
-                fields,
-                CopyTextOptions {
-                    delimiter: format.delimiter.to_string().into(),
-                    null_string: format.null.clone().into(),
-                },
-            ),
-            CopyKind::Csv => CopyEncoder::new_csv(
-                fields,
-                CopyCsvOptions {
-                    delimiter: format.delimiter.to_string().into(),
-                    quote: format.quote.to_string().into(),
-                    escape: format.escape.to_string().into(),
-                    null_string: format.null.clone().into(),
-                    force_quote: vec![],
-                },
-            ),
-        }
-    };
+    let header = (format.kind == CopyKind::Csv && format.header)
+        .then(|| CopyLineEncoder::new(fields.clone(), format).header(schema));
+    let mut encoder = CopyLineEncoder::new(fields, format);
     let data = stream.flat_map(move |batch| {
-        let result: PgWireResult<Vec<CopyData>> = (|| {
-            let batch = batch.map_err(ServerError::from)?;
-            let mut encoder = make_encoder(fields.clone());
-            encode::encode_batch(&batch, &mut encoder, CopyEncoder::take_copy)
-        })();
-        match result {
-            Ok(rows) => stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),
+        let lines = batch
+            .map_err(|e| ServerError::from(e).into())
+            .and_then(|b| encode::encode_batch(&b, &mut encoder, CopyLineEncoder::take_line));
+        match lines {
+            Ok(lines) => stream::iter(lines.into_iter().map(Ok).collect::<Vec<_>>()),
             Err(e) => stream::iter(vec![Err(e)]),
         }
     });
     let data = stream::iter(header.map(Ok)).chain(data);
     Response::CopyOut(CopyResponse::new(0, columns, data))
-}
-
-fn csv_quote(value: &str, format: &CopyFormat) -> String {
-    let q = format.quote;
-    if value.contains([format.delimiter, q, '\n', '\r']) || value.is_empty() {
-        format!(
-            "{q}{}{q}",
-            value.replace(q, &format!("{}{q}", format.escape))
-        )
-    } else {
-        value.to_string()
-    }
 }
 
 /// Puts an [`Output`] on the wire in `format`.

@@ -93,6 +93,18 @@ impl CopyFormat {
             quote,
             escape: escape.unwrap_or(quote),
         };
+        for (what, c) in [
+            ("delimiter", format.delimiter),
+            ("quote", format.quote),
+            ("escape", format.escape),
+        ] {
+            if !c.is_ascii() || c == '\n' || c == '\r' {
+                return Err(ServerError::sql(
+                    "22023",
+                    format!("COPY {what} must be a single one-byte character"),
+                ));
+            }
+        }
         if header && kind == CopyKind::Text {
             return Err(ServerError::sql(
                 "0A000",
