@@ -75,20 +75,17 @@ async fn wrong_password_and_unknown_database() {
     let err = server
         .try_client(USER, "wrong", "lakehouse")
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert_eq!(sqlstate(&err), "28P01");
     let err = server
         .try_client("nobody", "x", "lakehouse")
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert_eq!(sqlstate(&err), "28P01");
     let err = server
         .try_client(USER, PASSWORD, "otherdb")
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert_eq!(sqlstate(&err), "3D000");
     // The server is fine afterwards.
     let c = server.client().await;
@@ -150,8 +147,7 @@ async fn cancel_stops_a_long_query() {
     let err = c
         .simple_query("SELECT count(*) FROM generate_series(1, 100000000000) WHERE value % 7 = 3")
         .await
-        .err()
-        .expect("the query must be cancelled");
+        .expect_err("the query must be cancelled");
     assert_eq!(sqlstate(&err), "57014", "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(30));
     canceller.await.unwrap().unwrap();
@@ -255,7 +251,7 @@ async fn copy_in_and_out_and_bad_copy_data() {
     sink.send(bytes::Bytes::from_static(b"4,four\nfive,5\n"))
         .await
         .unwrap();
-    let err = sink.finish().await.err().expect("bad data must fail");
+    let err = sink.finish().await.expect_err("bad data must fail");
     assert_eq!(sqlstate(&err), "22P02");
     assert!(
         err.to_string().contains("STDIN:2") || format!("{err:?}").contains("STDIN:2"),
@@ -270,7 +266,7 @@ async fn copy_in_and_out_and_bad_copy_data() {
     sink.send(bytes::Bytes::from_static(b"5,\xff\xfe\n"))
         .await
         .unwrap();
-    let err = sink.finish().await.err().expect("invalid UTF-8 must fail");
+    let err = sink.finish().await.expect_err("invalid UTF-8 must fail");
     assert_eq!(sqlstate(&err), "22021");
     assert_eq!(
         simple_rows(&c, "SELECT count(*) FROM c").await.unwrap(),

@@ -55,10 +55,9 @@ impl SystemTableSource for ColumnsTable {
         let mut sensitivity = StringBuilder::new();
         let mut description = StringBuilder::new();
         for (ident, table) in self.store.open_all().await.map_err(DataFusionError::from)? {
-            let (schema_name, table_name) = (&ident.schema, &ident.table);
             for (i, field) in table_arrow_schema(&table)?.fields().iter().enumerate() {
-                dataset.append_value(&table_name);
-                schema.append_value(&schema_name);
+                dataset.append_value(&ident.table);
+                schema.append_value(&ident.schema);
                 column.append_value(field.name());
                 ordinal.append_value(i as i32 + 1);
                 data_type.append_value(postgres_type_name(field.data_type()));

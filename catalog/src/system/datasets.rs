@@ -74,15 +74,14 @@ impl SystemTableSource for DatasetsTable {
         let mut updated = TimestampMillisecondBuilder::new().with_timezone("UTC");
 
         for (ident, table) in self.store.open_all().await.map_err(DataFusionError::from)? {
-            let (schema_name, table_name) = (&ident.schema, &ident.table);
             let stats = self
                 .store
                 .stats(&table)
                 .await
                 .map_err(DataFusionError::from)?;
             let arrow = table_arrow_schema(&table)?;
-            name.append_value(&table_name);
-            schema.append_value(&schema_name);
+            name.append_value(&ident.table);
+            schema.append_value(&ident.schema);
             rows.append_value(stats.rows);
             bytes.append_value(stats.bytes);
             files.append_value(stats.files);

@@ -270,9 +270,9 @@ pub fn profile(
                 ),
             });
         }
-        for i in 0..columns {
+        for (i, seen) in seen_value.iter_mut().enumerate() {
             if let Some(text) = field_text(&record, i, null, display)? {
-                seen_value[i] = true;
+                *seen = true;
                 candidates.observe(i, text);
             }
         }
