@@ -15,7 +15,6 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectNamePart, Statement};
 use lakehouse_catalog::{DEFAULT_SCHEMA, Lineage, TableIdent, WriteMode};
 use lakehouse_ingest::pg_copy::{self, CopyInFormat};
-use pgwire::api::Type;
 use pgwire::api::results::Tag;
 
 use crate::error::{ServerError, ServerResult};
@@ -445,9 +444,4 @@ async fn copy_to(
         stream,
         format,
     })
-}
-
-/// The Postgres type for a parameter DataFusion inferred (text when unknown).
-pub fn parameter_type(data_type: Option<&DataType>) -> Type {
-    data_type.map_or(Type::TEXT, crate::encode::pg_type)
 }

@@ -351,17 +351,7 @@ impl ExtendedQueryHandler for LakehouseHandler {
             .await?;
         let count = inferred.len().max(target.parameter_types.len());
         let parameters = (0..count)
-            .map(|i| {
-                target
-                    .parameter_types
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .filter(|t| *t != Type::UNKNOWN)
-                    .unwrap_or_else(|| {
-                        engine::parameter_type(inferred.get(i).and_then(|t| t.as_ref()))
-                    })
-            })
+            .map(|i| params::wire_type(&target.parameter_types, &inferred, i))
             .collect();
         let fields = schema
             .map(|s| field_infos(&s, &Format::UnifiedText))

@@ -24,12 +24,7 @@ pub fn decode<S: Clone>(
     let mut values = Vec::with_capacity(portal.parameter_len());
     for i in 0..portal.parameter_len() {
         let target = inferred.get(i).cloned().flatten();
-        let pg = declared
-            .get(i)
-            .cloned()
-            .flatten()
-            .filter(|t| *t != Type::UNKNOWN)
-            .unwrap_or_else(|| crate::engine::parameter_type(target.as_ref()));
+        let pg = wire_type(declared, inferred, i);
         let value = decode_one(portal, i, &pg)?;
         let value = match &target {
             Some(t) if value.data_type() != *t && !value.is_null() => value
@@ -41,6 +36,22 @@ pub fn decode<S: Clone>(
         values.push(value);
     }
     Ok(ParamValues::from(values))
+}
+
+/// The type of parameter `i` on the wire: the one the client declared at
+/// Parse, else the Postgres type of what DataFusion inferred, else text.
+pub fn wire_type(declared: &[Option<Type>], inferred: &[Option<DataType>], i: usize) -> Type {
+    declared
+        .get(i)
+        .cloned()
+        .flatten()
+        .filter(|t| *t != Type::UNKNOWN)
+        .unwrap_or_else(|| {
+            inferred
+                .get(i)
+                .and_then(|t| t.as_ref())
+                .map_or(Type::TEXT, crate::encode::pg_type)
+        })
 }
 
 fn bad(i: usize, ty: &Type, e: impl std::fmt::Display) -> ServerError {
