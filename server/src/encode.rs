@@ -199,11 +199,11 @@ fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgW
         DataType::Binary => sink.put(&column.as_binary::<i32>().value(row)),
         DataType::LargeBinary => sink.put(&column.as_binary::<i64>().value(row)),
         DataType::BinaryView => sink.put(&column.as_binary_view().value(row)),
-        DataType::Date32 => sink.put(&date(
+        DataType::Date32 => sink.put(&pg_text::Date(date(
             column
                 .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
                 .value(row),
-        )),
+        ))),
         DataType::Timestamp(_, None) => sink.put(&pg_text::Timestamp(timestamp(
             column
                 .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()

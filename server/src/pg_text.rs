@@ -5,7 +5,7 @@
 use std::error::Error;
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 use pgwire::types::ToSqlText;
 use pgwire::types::format::FormatOptions;
 use postgres_types::{IsNull, ToSql, Type, to_sql_checked};
@@ -14,24 +14,82 @@ type BoxError = Box<dyn Error + Sync + Send>;
 
 /// Postgres `float8out`/`float4out`: shortest round-trip digits, exponent
 /// form below 1e-4 or from 10^`max_digits` up.
-fn float_text(value: f64, shortest: String, max_digits: i32) -> String {
+fn write_float(
+    out: &mut BytesMut,
+    value: f64,
+    shortest: impl std::fmt::Display + std::fmt::LowerExp,
+    max_digits: i32,
+) {
+    use std::fmt::Write;
     if value.is_nan() {
-        return "NaN".into();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    if value == 0.0 {
-        return if value.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let sci = format!("{:e}", shortest.parse::<f64>().unwrap_or(value));
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    if exponent < -4 || exponent >= max_digits {
-        let sign = if exponent < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exponent.abs())
+        out.put_slice(b"NaN");
+    } else if value.is_infinite() {
+        out.put_slice(if value > 0.0 {
+            b"Infinity"
+        } else {
+            b"-Infinity"
+        });
+    } else if value == 0.0 {
+        out.put_slice(if value.is_sign_negative() {
+            b"-0"
+        } else {
+            b"0"
+        });
+    } else if (1e-4..10f64.powi(max_digits)).contains(&value.abs()) {
+        // The common case: plain shortest digits, written straight into `out`.
+        let _ = write!(out, "{shortest}");
     } else {
-        shortest
+        let sci = format!("{shortest:e}");
+        let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let exponent: i32 = exponent.parse().unwrap_or(0);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        let _ = write!(out, "{mantissa}e{sign}{:02}", exponent.abs());
+    }
+}
+
+fn push_digits(out: &mut BytesMut, value: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut v = value;
+    let mut i = buf.len();
+    while v > 0 || buf.len() - i < width {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.put_slice(&buf[i..]);
+}
+
+/// `2024-01-02`; years outside 1..=9999 fall back to chrono's formatting.
+fn write_date(out: &mut BytesMut, d: &NaiveDate) {
+    if (1..=9999).contains(&d.year()) {
+        push_digits(out, d.year() as u32, 4);
+        out.put_u8(b'-');
+        push_digits(out, d.month(), 2);
+        out.put_u8(b'-');
+        push_digits(out, d.day(), 2);
+    } else {
+        out.put_slice(d.format("%Y-%m-%d").to_string().as_bytes());
+    }
+}
+
+/// `2024-01-02 11:30:00.5`: fraction only when non-zero, trailing zeros cut.
+fn write_timestamp(out: &mut BytesMut, t: &NaiveDateTime) {
+    write_date(out, &t.date());
+    out.put_u8(b' ');
+    push_digits(out, t.hour(), 2);
+    out.put_u8(b':');
+    push_digits(out, t.minute(), 2);
+    out.put_u8(b':');
+    push_digits(out, t.second(), 2);
+    let mut micros = t.nanosecond() / 1000;
+    if micros > 0 {
+        let mut width = 6;
+        while micros.is_multiple_of(10) {
+            micros /= 10;
+            width -= 1;
+        }
+        out.put_u8(b'.');
+        push_digits(out, micros, width);
     }
 }
 
@@ -49,21 +107,12 @@ pub struct Timestamp(pub NaiveDateTime);
 #[derive(Debug)]
 pub struct TimestampTz(pub DateTime<Utc>);
 
-/// `2024-01-02 11:30:00.5`: fraction only when non-zero, trailing zeros cut.
-fn timestamp_text(t: &NaiveDateTime) -> String {
-    let base = t.format("%Y-%m-%d %H:%M:%S").to_string();
-    let micros = t.nanosecond() / 1000;
-    if micros == 0 {
-        base
-    } else {
-        let fraction = format!("{micros:06}");
-        format!("{base}.{}", fraction.trim_end_matches('0'))
-    }
-}
+#[derive(Debug)]
+pub struct Date(pub NaiveDate);
 
 /// A newtype over `$inner`: binary form delegated, text form `$text`.
 macro_rules! postgres_text_form {
-    ($outer:ty, $inner:ty, |$v:ident| $text:expr) => {
+    ($outer:ty, $inner:ty, |$out:ident, $v:ident| $write:expr) => {
         impl ToSql for $outer {
             fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
                 self.0.to_sql(ty, out)
@@ -83,28 +132,37 @@ macro_rules! postgres_text_form {
                 out: &mut BytesMut,
                 _format: &FormatOptions,
             ) -> Result<IsNull, BoxError> {
-                let $v = &self.0;
-                out.put_slice($text.as_bytes());
+                let ($out, $v) = (out, &self.0);
+                $write;
                 Ok(IsNull::No)
             }
         }
     };
 }
 
-postgres_text_form!(Float8, f64, |v| float_text(*v, v.to_string(), 15));
-postgres_text_form!(Float4, f32, |v| float_text(*v as f64, v.to_string(), 6));
-postgres_text_form!(Timestamp, NaiveDateTime, |v| timestamp_text(v));
-postgres_text_form!(TimestampTz, DateTime<Utc>, |v| format!(
-    "{}+00",
-    timestamp_text(&v.naive_utc())
-));
+postgres_text_form!(Float8, f64, |out, v| write_float(out, *v, v, 15));
+postgres_text_form!(Float4, f32, |out, v| write_float(out, *v as f64, v, 6));
+postgres_text_form!(Date, NaiveDate, |out, v| write_date(out, v));
+postgres_text_form!(Timestamp, NaiveDateTime, |out, v| write_timestamp(out, v));
+postgres_text_form!(TimestampTz, DateTime<Utc>, |out, v| {
+    write_timestamp(out, &v.naive_utc());
+    out.put_slice(b"+00")
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn f8(v: f64) -> String {
-        float_text(v, v.to_string(), 15)
+        let mut out = BytesMut::new();
+        write_float(&mut out, v, v, 15);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    fn ts(t: &NaiveDateTime) -> String {
+        let mut out = BytesMut::new();
+        write_timestamp(&mut out, t);
+        String::from_utf8(out.to_vec()).unwrap()
     }
 
     #[test]
@@ -117,15 +175,20 @@ mod tests {
         assert_eq!(f8(123456789012345.0), "123456789012345");
         assert_eq!(f8(f64::NAN), "NaN");
         assert_eq!(f8(f64::NEG_INFINITY), "-Infinity");
-        assert_eq!(float_text(1e6, 1e6f32.to_string(), 6), "1e+06");
+        let mut out = BytesMut::new();
+        write_float(&mut out, 1e6, 1e6f32, 6);
+        assert_eq!(&out[..], b"1e+06");
     }
 
     #[test]
     fn timestamps_print_like_postgres() {
         let t = NaiveDateTime::parse_from_str("2024-01-02 11:30:00.500", "%Y-%m-%d %H:%M:%S%.f")
             .unwrap();
-        assert_eq!(timestamp_text(&t), "2024-01-02 11:30:00.5");
+        assert_eq!(ts(&t), "2024-01-02 11:30:00.5");
         let t = NaiveDateTime::parse_from_str("2024-01-02 11:30:00", "%Y-%m-%d %H:%M:%S").unwrap();
-        assert_eq!(timestamp_text(&t), "2024-01-02 11:30:00");
+        assert_eq!(ts(&t), "2024-01-02 11:30:00");
+        let t = NaiveDateTime::parse_from_str("0099-01-02 00:00:00.000120", "%Y-%m-%d %H:%M:%S%.f")
+            .unwrap();
+        assert_eq!(ts(&t), "0099-01-02 00:00:00.00012");
     }
 }
