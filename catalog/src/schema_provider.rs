@@ -49,15 +49,12 @@ impl SchemaProvider for DeltaSchemaProvider {
             return Ok(Some(view));
         }
         let ident = TableIdent::new(&self.name, name);
-        match self
+        let live = self
             .store
-            .open(&ident)
+            .provider(&ident)
             .await
-            .map_err(DataFusionError::from)?
-        {
-            Some(table) => Ok(Some(Arc::new(LiveDeltaTable::try_new(table).await?))),
-            None => Ok(None),
-        }
+            .map_err(DataFusionError::from)?;
+        Ok(live.map(|t| t as Arc<dyn TableProvider>))
     }
 
     async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
@@ -127,7 +124,7 @@ pub struct LiveDeltaTable {
 }
 
 impl LiveDeltaTable {
-    async fn try_new(table: DeltaTable) -> Result<Self> {
+    pub(crate) async fn try_new(table: DeltaTable) -> Result<Self> {
         // The scan's own schema (string columns read as Utf8View), so that
         // filters planned against it match what the scan evaluates.
         let schema = table.table_provider().await?.schema();

@@ -3,7 +3,8 @@
 //! A table exists exactly when its `_delta_log` holds a commit; every write
 //! here is one commit, so readers and a crash see whole statements or nothing.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -16,6 +17,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 
 use crate::data_dir::{DataDir, validate_name};
+use crate::schema_provider::LiveDeltaTable;
 use crate::{CatalogError, Lineage};
 
 /// A schema-qualified table name.
@@ -71,11 +73,50 @@ pub struct TableStats {
 #[derive(Debug, Clone)]
 pub struct DeltaTableStore {
     dir: DataDir,
+    /// Providers of tables already opened, so a query does not replay a
+    /// table's whole log; each refreshes incrementally when scanned. Writes
+    /// that can change a schema, and drops, evict their entry.
+    live: Arc<Mutex<HashMap<TableIdent, Arc<LiveDeltaTable>>>>,
 }
 
 impl DeltaTableStore {
     pub fn new(dir: DataDir) -> Self {
-        DeltaTableStore { dir }
+        DeltaTableStore {
+            dir,
+            live: Arc::default(),
+        }
+    }
+
+    /// The DataFusion provider of a table, or `None` if it does not exist.
+    pub async fn provider(
+        &self,
+        ident: &TableIdent,
+    ) -> Result<Option<Arc<LiveDeltaTable>>, CatalogError> {
+        if !self.table_exists(ident) {
+            self.evict(ident);
+            return Ok(None);
+        }
+        if let Some(live) = self.cached(ident) {
+            return Ok(Some(live));
+        }
+        let Some(table) = self.open(ident).await? else {
+            return Ok(None);
+        };
+        let live = Arc::new(LiveDeltaTable::try_new(table).await?);
+        if let Ok(mut cache) = self.live.lock() {
+            cache.insert(ident.clone(), live.clone());
+        }
+        Ok(Some(live))
+    }
+
+    fn cached(&self, ident: &TableIdent) -> Option<Arc<LiveDeltaTable>> {
+        self.live.lock().ok()?.get(ident).cloned()
+    }
+
+    fn evict(&self, ident: &TableIdent) {
+        if let Ok(mut cache) = self.live.lock() {
+            cache.remove(ident);
+        }
     }
 
     pub fn data_dir(&self) -> &DataDir {
@@ -133,7 +174,12 @@ impl DeltaTableStore {
     pub fn table_exists(&self, ident: &TableIdent) -> bool {
         validate_name(&ident.schema).is_ok()
             && validate_name(&ident.table).is_ok()
-            && self.table_names(&ident.schema).contains(&ident.table)
+            && has_commit(
+                &self
+                    .dir
+                    .table_dir(&ident.schema, &ident.table)
+                    .join("_delta_log"),
+            )
     }
 
     /// Loads the latest version of a table, or `None` if it does not exist.
@@ -190,6 +236,9 @@ impl DeltaTableStore {
             batches
         };
         configure_write(table.write(batches), mode, lineage, user).await?;
+        if mode != WriteMode::Append {
+            self.evict(ident);
+        }
         Ok(rows)
     }
 
@@ -208,7 +257,11 @@ impl DeltaTableStore {
             .write(std::iter::empty())
             .with_input_plan(plan)
             .with_session_state(session);
-        Ok(configure_write(builder, mode, lineage, user).await?)
+        let table = configure_write(builder, mode, lineage, user).await?;
+        if mode != WriteMode::Append {
+            self.evict(ident);
+        }
+        Ok(table)
     }
 
     async fn table_for_write(
@@ -263,6 +316,7 @@ impl DeltaTableStore {
         if !self.table_exists(ident) {
             return Err(CatalogError::TableNotFound(ident.table.clone()));
         }
+        self.evict(ident);
         remove_dir_crash_safe(&self.dir.table_dir(&ident.schema, &ident.table))
     }
 
