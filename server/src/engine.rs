@@ -40,6 +40,11 @@ pub enum Output {
     },
 }
 
+/// Decodes Bind parameters once the statement's parameter types are known,
+/// so a parameterised statement is planned exactly once.
+pub type BindParams<'a> =
+    &'a (dyn Fn(&[Option<DataType>]) -> ServerResult<ParamValues> + Send + Sync);
+
 /// Largest COPY FROM STDIN payload buffered in memory.
 pub const MAX_COPY_BYTES: usize = 1 << 30;
 
@@ -49,7 +54,7 @@ pub async fn execute(
     state: &ServerState,
     session: &Session,
     command: Command,
-    params: Option<ParamValues>,
+    params: Option<BindParams<'_>>,
     failed_tx: bool,
 ) -> ServerResult<Output> {
     if failed_tx && !matches!(command, Command::Rollback | Command::Commit) {
@@ -139,11 +144,11 @@ pub fn rows_of(batch: RecordBatch) -> Output {
     }
 }
 
-/// Plans a statement in the session (parameters bound, if any).
+/// Plans a statement in the session, binding parameters if there are any.
 pub async fn plan(
     session: &Session,
     statement: Statement,
-    params: Option<ParamValues>,
+    params: Option<BindParams<'_>>,
 ) -> ServerResult<LogicalPlan> {
     let plan = session
         .ctx
@@ -151,7 +156,10 @@ pub async fn plan(
         .statement_to_plan(DFStatement::Statement(Box::new(statement)))
         .await?;
     Ok(match params {
-        Some(p) => plan.with_param_values(p)?,
+        Some(bind) => {
+            let values = bind(&crate::params::inferred_types(&plan)?)?;
+            plan.with_param_values(values)?
+        }
         None => plan,
     })
 }
@@ -160,7 +168,7 @@ async fn run_statement(
     state: &ServerState,
     session: &Session,
     statement: Statement,
-    params: Option<ParamValues>,
+    params: Option<BindParams<'_>>,
 ) -> ServerResult<Output> {
     let tag = command_tag(&statement);
     let plan = plan(session, statement, params).await?;

@@ -395,17 +395,11 @@ impl ExtendedQueryHandler for LakehouseHandler {
         let session = session_of(client)?;
         let command = portal.statement.statement.command.clone();
         let failed = client.transaction_status() == TransactionStatus::Error;
+        let bind = |types: &[Option<DataType>]| {
+            params::decode(portal, &portal.statement.parameter_types, types)
+        };
+        let params: Option<engine::BindParams<'_>> = (portal.parameter_len() > 0).then_some(&bind);
         let result = async {
-            let params = if portal.parameter_len() > 0 {
-                let (_, inferred) = self.describe_plan(&session, &command).await?;
-                Some(params::decode(
-                    portal,
-                    &portal.statement.parameter_types,
-                    &inferred,
-                )?)
-            } else {
-                None
-            };
             let tag = rows_tag(&command);
             let output = engine::execute(&self.state, &session, command, params, failed).await?;
             to_response(output, &portal.result_column_format, tag).await
