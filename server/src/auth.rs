@@ -19,7 +19,9 @@ use pgwire::api::auth::{
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
+use crate::cancel::QueryCanceller;
 use crate::server::ServerState;
+use crate::session::Session;
 
 /// Looks up SCRAM verifiers; never sees or stores a password.
 #[derive(Debug)]
@@ -95,12 +97,17 @@ impl ServerParameterProvider for ServerParameters {
 /// The startup handler.
 pub struct ScramAuthenticator {
     state: Arc<ServerState>,
+    canceller: Arc<QueryCanceller>,
     driver: AuthDriver<ServerParameters>,
     scram: ScramAuth,
 }
 
 impl ScramAuthenticator {
-    pub fn new(state: Arc<ServerState>, connections: Arc<ConnectionManager>) -> Self {
+    pub fn new(
+        state: Arc<ServerState>,
+        connections: Arc<ConnectionManager>,
+        canceller: Arc<QueryCanceller>,
+    ) -> Self {
         let scram = ScramAuth::new(Arc::new(RoleVerifiers {
             roles: state.roles.clone(),
         }));
@@ -108,6 +115,7 @@ impl ScramAuthenticator {
             driver: AuthDriver::new(ServerParameters).with_connection_manager(connections),
             scram,
             state,
+            canceller,
         }
     }
 
@@ -179,7 +187,14 @@ impl StartupHandler for ScramAuthenticator {
                 self.open_session(client)?;
                 self.driver
                     .complete_authentication(client, final_message)
-                    .await
+                    .await?;
+                // The backend key exists only now: let cancel requests find the session.
+                let (pid, key) = client.pid_and_secret_key();
+                if let Some(session) = client.session_extensions().get::<Session>() {
+                    self.canceller
+                        .register(pid, key.to_bytes().to_vec(), &session.cancel);
+                }
+                Ok(())
             }
         }
     }

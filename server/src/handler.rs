@@ -13,6 +13,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::future::BoxFuture;
 use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -29,6 +30,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::{CommandComplete, TransactionStatus};
 
+use crate::cancel::cancellable;
 use crate::copy_out::CopyLineEncoder;
 use crate::encode::{self, field_infos};
 use crate::engine::{self, MAX_COPY_BYTES, Output};
@@ -176,6 +178,7 @@ async fn rows_response(
     stream: SendableRecordBatchStream,
     format: &Format,
     tag: &str,
+    cancelled: BoxFuture<'static, ()>,
 ) -> ServerResult<Response> {
     let (first, rest) = prefetch(stream).await?;
     let fields = Arc::new(field_infos(schema, format));
@@ -190,7 +193,7 @@ async fn rows_response(
             Ok(rows) => stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),
             Err(e) => stream::iter(vec![Err(e)]),
         });
-    let mut response = QueryResponse::new(fields, rows);
+    let mut response = QueryResponse::new(fields, cancellable(rows, cancelled));
     response.set_command_tag(tag);
     Ok(Response::Query(response))
 }
@@ -199,6 +202,7 @@ fn copy_out_response(
     schema: &SchemaRef,
     stream: SendableRecordBatchStream,
     format: &CopyFormat,
+    cancelled: BoxFuture<'static, ()>,
 ) -> Response {
     let fields = Arc::new(encode::text_field_infos(schema));
     let columns = fields.len();
@@ -215,13 +219,21 @@ fn copy_out_response(
         }
     });
     let data = stream::iter(header.map(Ok)).chain(data);
-    Response::CopyOut(CopyResponse::new(0, columns, data))
+    Response::CopyOut(CopyResponse::new(0, columns, cancellable(data, cancelled)))
 }
 
-/// Puts an [`Output`] on the wire in `format`.
-async fn to_response(output: Output, format: &Format, tag: &str) -> ServerResult<Response> {
+/// Puts an [`Output`] on the wire in `format`. Result streams stop with
+/// 57014 when `cancelled` resolves.
+async fn to_response(
+    output: Output,
+    format: &Format,
+    tag: &str,
+    cancelled: BoxFuture<'static, ()>,
+) -> ServerResult<Response> {
     Ok(match output {
-        Output::Rows { schema, stream } => rows_response(&schema, stream, format, tag).await?,
+        Output::Rows { schema, stream } => {
+            rows_response(&schema, stream, format, tag, cancelled).await?
+        }
         Output::Done(tag) => Response::Execution(tag),
         Output::TransactionStart(tag) => Response::TransactionStart(tag),
         Output::TransactionEnd(tag) => Response::TransactionEnd(tag),
@@ -230,7 +242,7 @@ async fn to_response(output: Output, format: &Format, tag: &str) -> ServerResult
             schema,
             stream,
             format,
-        } => copy_out_response(&schema, stream, &format),
+        } => copy_out_response(&schema, stream, &format, cancelled),
     })
 }
 
@@ -262,12 +274,16 @@ impl SimpleQueryHandler for LakehouseHandler {
         }
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
+            let cancelled = session
+                .cancel
+                .clone()
+                .cancelled_after(session.cancel.generation());
             let result = async {
                 let command = classify(statement)?;
                 let tag = rows_tag(&command);
                 let failed = status == TransactionStatus::Error;
                 let output = engine::execute(&self.state, &session, command, None, failed).await?;
-                to_response(output, &Format::UnifiedText, tag).await
+                to_response(output, &Format::UnifiedText, tag, cancelled).await
             }
             .await;
             match result {
@@ -399,10 +415,14 @@ impl ExtendedQueryHandler for LakehouseHandler {
             params::decode(portal, &portal.statement.parameter_types, types)
         };
         let params: Option<engine::BindParams<'_>> = (portal.parameter_len() > 0).then_some(&bind);
+        let cancelled = session
+            .cancel
+            .clone()
+            .cancelled_after(session.cancel.generation());
         let result = async {
             let tag = rows_tag(&command);
             let output = engine::execute(&self.state, &session, command, params, failed).await?;
-            to_response(output, &portal.result_column_format, tag).await
+            to_response(output, &portal.result_column_format, tag, cancelled).await
         }
         .await;
         result.map_err(|e: ServerError| -> PgWireError { e.into() })

@@ -4,6 +4,7 @@
 //! `lakehouse_catalog`, functions through `lakehouse_udfs`.
 
 mod auth;
+mod cancel;
 mod copy_out;
 mod encode;
 mod engine;

@@ -13,6 +13,7 @@ use pgwire::api::{ConnectionManager, PgWireServerHandlers};
 use tokio::net::TcpListener;
 
 use crate::auth::ScramAuthenticator;
+use crate::cancel::QueryCanceller;
 use crate::handler::LakehouseHandler;
 use crate::session::Session;
 
@@ -91,7 +92,7 @@ impl ServerState {
 struct Handlers {
     handler: Arc<LakehouseHandler>,
     startup: Arc<ScramAuthenticator>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<QueryCanceller>,
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -134,10 +135,17 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let connections = Arc::new(ConnectionManager::new());
+    let canceller = Arc::new(QueryCanceller::new(DefaultCancelHandler::new(
+        connections.clone(),
+    )));
     let handlers = Arc::new(Handlers {
         handler: Arc::new(LakehouseHandler::new(state.clone())),
-        startup: Arc::new(ScramAuthenticator::new(state.clone(), connections.clone())),
-        cancel: Arc::new(DefaultCancelHandler::new(connections)),
+        startup: Arc::new(ScramAuthenticator::new(
+            state.clone(),
+            connections,
+            canceller.clone(),
+        )),
+        cancel: canceller,
     });
     tokio::pin!(shutdown);
     loop {

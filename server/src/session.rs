@@ -1,12 +1,13 @@
 //! One client session: its DataFusion context, settings and COPY-in buffer.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
 use lakehouse_catalog::TableIdent;
 use lakehouse_ingest::pg_copy::CopyInFormat;
 
+use crate::cancel::CancelSignal;
 use crate::settings::Settings;
 
 /// A `COPY ... FROM STDIN` in progress.
@@ -30,6 +31,8 @@ pub struct Session {
     pub ctx: SessionContext,
     pub settings: Mutex<Settings>,
     pub copy_in: tokio::sync::Mutex<Option<CopyIn>>,
+    /// Raised by cancel requests for this session's backend key.
+    pub cancel: Arc<CancelSignal>,
 }
 
 impl Session {
@@ -40,6 +43,7 @@ impl Session {
             superuser,
             ctx,
             copy_in: tokio::sync::Mutex::new(None),
+            cancel: Arc::default(),
         }
     }
 

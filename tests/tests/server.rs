@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, TryStreamExt};
+use futures::{SinkExt, StreamExt, TryStreamExt};
 use lakehouse_tests::{PASSWORD, TestServer, USER, simple_rows, sqlstate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -400,4 +400,33 @@ async fn settings_are_per_session() {
     );
     let tz = simple_rows(&b, "SHOW TimeZone").await.unwrap();
     assert_eq!(tz, vec![vec!["UTC"]]);
+}
+
+#[tokio::test]
+async fn cancel_stops_rows_already_streaming() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    let token = c.cancel_token();
+    let rows = c
+        .simple_query_raw("SELECT value FROM generate_series(1, 2000000000)")
+        .await
+        .unwrap();
+    futures::pin_mut!(rows);
+    for _ in 0..1000 {
+        rows.next().await.expect("a row").expect("no error yet");
+    }
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let drained = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(item) = rows.next().await {
+            if let Err(e) = item {
+                return Some(e);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the stream must stop after the cancel");
+    let err = drained.expect("the stream must end with an error");
+    assert_eq!(sqlstate(&err), "57014", "{err:?}");
+    assert_eq!(simple_rows(&c, "SELECT 3").await.unwrap(), vec![vec!["3"]]);
 }
