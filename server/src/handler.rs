@@ -184,16 +184,13 @@ async fn rows_response(
     let fields = Arc::new(field_infos(schema, format));
     let batches = stream::iter(first.map(Ok)).chain(rest);
     let encode_fields = fields.clone();
-    let rows = batches
-        .map(move |batch| match batch {
-            Ok(b) => encode::encode_rows(&b, &encode_fields),
-            Err(e) => Err(ServerError::from(e).into()),
-        })
-        .flat_map(|result| match result {
-            Ok(rows) => stream::iter(rows.into_iter().map(Ok).collect::<Vec<_>>()),
-            Err(e) => stream::iter(vec![Err(e)]),
-        });
-    let mut response = QueryResponse::new(fields, cancellable(rows, cancelled));
+    let encoded = batches.map(move |batch| match batch {
+        Ok(b) => encode::encode_rows(&b, &encode_fields),
+        Err(e) => Err(ServerError::from(e).into()),
+    });
+    // Cancellation is checked once per batch, not per row.
+    let rows = flatten(cancellable(encoded, cancelled));
+    let mut response = QueryResponse::new(fields, rows);
     response.set_command_tag(tag);
     Ok(Response::Query(response))
 }
@@ -209,17 +206,24 @@ fn copy_out_response(
     let header = (format.kind == CopyKind::Csv && format.header)
         .then(|| CopyLineEncoder::new(fields.clone(), format).header(schema));
     let mut encoder = CopyLineEncoder::new(fields, format);
-    let data = stream.flat_map(move |batch| {
-        let lines = batch
+    let encoded = stream.map(move |batch| {
+        batch
             .map_err(|e| ServerError::from(e).into())
-            .and_then(|b| encode::encode_batch(&b, &mut encoder, CopyLineEncoder::take_line));
-        match lines {
-            Ok(lines) => stream::iter(lines.into_iter().map(Ok).collect::<Vec<_>>()),
-            Err(e) => stream::iter(vec![Err(e)]),
-        }
+            .and_then(|b| encode::encode_batch(&b, &mut encoder, CopyLineEncoder::take_line))
     });
+    let data = flatten(cancellable(encoded, cancelled));
     let data = stream::iter(header.map(Ok)).chain(data);
-    Response::CopyOut(CopyResponse::new(0, columns, cancellable(data, cancelled)))
+    Response::CopyOut(CopyResponse::new(0, columns, data))
+}
+
+/// One item per element of each encoded batch; an error ends the stream.
+fn flatten<T: Send + 'static>(
+    batches: impl futures::Stream<Item = PgWireResult<Vec<T>>> + Send + 'static,
+) -> impl futures::Stream<Item = PgWireResult<T>> + Send + 'static {
+    batches.flat_map(|result| match result {
+        Ok(items) => stream::iter(items.into_iter().map(Ok).collect::<Vec<_>>()),
+        Err(e) => stream::iter(vec![Err(e)]),
+    })
 }
 
 /// Puts an [`Output`] on the wire in `format`. Result streams stop with
