@@ -19,8 +19,6 @@ pub enum CatalogError {
     ReadOnly(String),
     #[error("column types do not match table \"{table}\": {message}")]
     SchemaMismatch { table: String, message: String },
-    #[error("role \"{0}\" does not exist")]
-    RoleNotFound(String),
     #[error("storage error: {0}")]
     Delta(#[from] deltalake::DeltaTableError),
     #[error("{0}")]

@@ -108,7 +108,6 @@ fn catalog_sqlstate(e: &CatalogError) -> &'static str {
         CatalogError::InvalidName(..) => "42602",
         CatalogError::ReadOnly(_) => "42501",
         CatalogError::SchemaMismatch { .. } => "42804",
-        CatalogError::RoleNotFound(_) => "42704",
         CatalogError::DataFusion(inner) => datafusion_sqlstate(inner),
         CatalogError::Delta(_) | CatalogError::Io { .. } => "58030",
         CatalogError::Corrupt { .. } => "XX001",
