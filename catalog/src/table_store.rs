@@ -195,26 +195,16 @@ impl DeltaTableStore {
         }
     }
 
-    /// Creates an empty table with `schema`; `Ok(false)` if it existed and
-    /// `if_not_exists` was given.
+    /// Creates an empty table with `schema`; an existing table is an error.
     pub async fn create_table(
         &self,
         ident: &TableIdent,
         schema: SchemaRef,
-        if_not_exists: bool,
         owner: &str,
-    ) -> Result<bool, CatalogError> {
-        self.check_writable_ident(ident)?;
-        if self.table_exists(ident) {
-            return if if_not_exists {
-                Ok(false)
-            } else {
-                Err(CatalogError::TableExists(ident.table.clone()))
-            };
-        }
+    ) -> Result<(), CatalogError> {
         self.write_batches(ident, schema, Vec::new(), WriteMode::Create, owner, None)
             .await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Writes in-memory batches as one commit (creating the table if needed

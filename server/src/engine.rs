@@ -267,9 +267,7 @@ async fn create_table(
                 )
                 .await?;
         } else {
-            store
-                .create_table(&ident, schema, false, &session.user)
-                .await?;
+            store.create_table(&ident, schema, &session.user).await?;
         }
         return Ok(Output::Done(Tag::new("CREATE TABLE")));
     }

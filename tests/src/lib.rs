@@ -180,12 +180,7 @@ impl TestServer {
         password: &str,
         db: &str,
     ) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) =
-            tokio_postgres::connect(&self.conn_string(user, password, db), NoTls).await?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(client)
+        connect(&self.conn_string(user, password, db)).await
     }
 
     /// Runs `psql` with `args` (after the connection options), no psqlrc.
@@ -222,6 +217,32 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Connects with a libpq-style connection string; the connection runs on its
+/// own task.
+pub async fn connect(conn_string: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(conn_string, NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// Runs `COPY ... FROM STDIN` sending `data` in chunks of at most 1 MiB;
+/// returns the row count the server reported.
+pub async fn copy_in(
+    client: &Client,
+    sql: &str,
+    data: &[u8],
+) -> Result<u64, tokio_postgres::Error> {
+    use futures::SinkExt;
+    let sink = client.copy_in(sql).await?;
+    futures::pin_mut!(sink);
+    for chunk in data.chunks(1 << 20) {
+        sink.send(bytes::Bytes::copy_from_slice(chunk)).await?;
+    }
+    sink.finish().await
 }
 
 /// Runs one statement with the simple protocol; each row as strings, NULL as "NULL".

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt, TryStreamExt};
-use lakehouse_tests::{PASSWORD, TestServer, USER, simple_rows, sqlstate};
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_tests::{PASSWORD, TestServer, USER, connect, copy_in, simple_rows, sqlstate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PEOPLE: &str = "id,name,score\n1,Ann,3.5\n2,Bob,\n3,Cy,7\n";
@@ -23,15 +23,8 @@ async fn everything_survives_a_restart() {
         )
         .await
         .unwrap();
-        let sink = c
-            .copy_in("COPY s.t FROM STDIN WITH (FORMAT csv)")
-            .await
-            .unwrap();
-        futures::pin_mut!(sink);
-        sink.send(bytes::Bytes::from_static(b"2,y\n3,z\n"))
-            .await
-            .unwrap();
-        assert_eq!(sink.finish().await.unwrap(), 2);
+        let copied = copy_in(&c, "COPY s.t FROM STDIN WITH (FORMAT csv)", b"2,y\n3,z\n").await;
+        assert_eq!(copied.unwrap(), 2);
     }
     server.restart();
     let c = server.client().await;
@@ -222,14 +215,8 @@ async fn copy_in_and_out_and_bad_copy_data() {
     c.batch_execute("CREATE TABLE c (id BIGINT, name TEXT)")
         .await
         .unwrap();
-    let sink = c.copy_in("COPY c FROM STDIN").await.unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(
-        b"1\tone\n2\t\\N\n3\ttab\\there\n",
-    ))
-    .await
-    .unwrap();
-    assert_eq!(sink.finish().await.unwrap(), 3);
+    let copied = copy_in(&c, "COPY c FROM STDIN", b"1\tone\n2\t\\N\n3\ttab\\there\n").await;
+    assert_eq!(copied.unwrap(), 3);
 
     let out = c
         .copy_out("COPY (SELECT * FROM c ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER true)")
@@ -243,30 +230,22 @@ async fn copy_in_and_out_and_bad_copy_data() {
     assert_eq!(text, "id,name\n1,one\n2,\n3,tab\there\n");
 
     // A bad value fails the whole COPY with its line; nothing is appended.
-    let sink = c
-        .copy_in("COPY c FROM STDIN WITH (FORMAT csv)")
-        .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(b"4,four\nfive,5\n"))
-        .await
-        .unwrap();
-    let err = sink.finish().await.expect_err("bad data must fail");
+    let err = copy_in(
+        &c,
+        "COPY c FROM STDIN WITH (FORMAT csv)",
+        b"4,four\nfive,5\n",
+    )
+    .await
+    .expect_err("bad data must fail");
     assert_eq!(sqlstate(&err), "22P02");
     assert!(
         err.to_string().contains("STDIN:2") || format!("{err:?}").contains("STDIN:2"),
         "{err:?}"
     );
     // Invalid UTF-8 in COPY data.
-    let sink = c
-        .copy_in("COPY c FROM STDIN WITH (FORMAT csv)")
+    let err = copy_in(&c, "COPY c FROM STDIN WITH (FORMAT csv)", b"5,\xff\xfe\n")
         .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(b"5,\xff\xfe\n"))
-        .await
-        .unwrap();
-    let err = sink.finish().await.expect_err("invalid UTF-8 must fail");
+        .expect_err("invalid UTF-8 must fail");
     assert_eq!(sqlstate(&err), "22021");
     assert_eq!(
         simple_rows(&c, "SELECT count(*) FROM c").await.unwrap(),
@@ -327,10 +306,7 @@ async fn kill_9_during_a_large_ingest_leaves_no_partial_table() {
     server.write_file("big.csv", &csv);
     let conn = server.conn_string(USER, PASSWORD, "lakehouse");
     let ingest = tokio::spawn(async move {
-        let (c, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+        let c = connect(&conn).await.unwrap();
         c.simple_query("SELECT * FROM ingest_csv('big.csv', 'big')")
             .await
     });

@@ -24,12 +24,9 @@ async fn run_file(path: PathBuf) -> Result<(), String> {
     let mut runner = sqllogictest::Runner::new(move || {
         let conn_string = conn_string.clone();
         async move {
-            let (client, connection) = tokio_postgres::connect(&conn_string, tokio_postgres::NoTls)
+            let client = lakehouse_tests::connect(&conn_string)
                 .await
                 .map_err(lakehouse_tests::SltError)?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
             Ok::<_, lakehouse_tests::SltError>(SltConnection::new(client))
         }
     });

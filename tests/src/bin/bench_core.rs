@@ -13,9 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use lakehouse_tests::TestServer;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 const COLUMNS_DDL: &str = "id BIGINT, name TEXT, city TEXT, amount DOUBLE PRECISION, qty BIGINT, \
     active BOOLEAN, day DATE, ts TIMESTAMP, code TEXT, note TEXT";
@@ -59,45 +59,35 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-async fn connect(conn: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(conn, NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    client
-}
-
-async fn copy_out(client: &Client) -> (usize, usize) {
+async fn copy_out(client: &Client) -> usize {
     let stream = client
         .copy_out("COPY (SELECT * FROM bench) TO STDOUT")
         .await
         .expect("copy out");
     futures::pin_mut!(stream);
-    let (mut bytes, mut lines) = (0, 0);
+    let mut lines = 0;
     while let Some(chunk) = stream.try_next().await.expect("copy data") {
-        bytes += chunk.len();
         lines += chunk.iter().filter(|b| **b == b'\n').count();
     }
-    (lines, bytes)
+    lines
 }
 
-async fn select_text(client: &Client) -> (usize, usize) {
+async fn select_text(client: &Client) -> usize {
     let stream = client
         .simple_query_raw("SELECT * FROM bench")
         .await
         .expect("simple query");
     futures::pin_mut!(stream);
-    let (mut rows, mut bytes) = (0, 0);
+    let mut rows = 0;
     while let Some(message) = stream.next().await {
-        if let SimpleQueryMessage::Row(row) = message.expect("row") {
+        if let SimpleQueryMessage::Row(_) = message.expect("row") {
             rows += 1;
-            bytes += (0..row.len())
-                .map(|i| row.get(i).map_or(0, str::len))
-                .sum::<usize>();
         }
     }
-    (rows, bytes)
+    rows
 }
 
-async fn select_binary(client: &Client) -> (usize, usize) {
+async fn select_binary(client: &Client) -> usize {
     let stream = client
         .query_raw("SELECT * FROM bench", std::iter::empty::<i32>())
         .await
@@ -109,7 +99,7 @@ async fn select_binary(client: &Client) -> (usize, usize) {
         let _: i64 = row.get(0);
         rows += 1;
     }
-    (rows, 0)
+    rows
 }
 
 /// The streaming cases, each timed on both servers.
@@ -119,7 +109,7 @@ const CASES: [&str; 3] = [
     "SELECT * binary (extended query)",
 ];
 
-async fn run_case(client: &Client, case: usize) -> (usize, usize) {
+async fn run_case(client: &Client, case: usize) -> usize {
     match case {
         0 => copy_out(client).await,
         1 => select_text(client).await,
@@ -133,7 +123,7 @@ async fn best_of(n: usize, client: &Client, case: usize) -> (Duration, usize) {
     let mut rows = 0;
     for _ in 0..n {
         let started = Instant::now();
-        rows = run_case(client, case).await.0;
+        rows = run_case(client, case).await;
         best = best.min(started.elapsed());
     }
     (best, rows)
@@ -175,24 +165,22 @@ async fn main() {
     }
     let rss = server.pid().map(peak_rss_mb).unwrap_or(f64::NAN);
 
-    let pg = connect(&pg_conn).await;
+    let pg = lakehouse_tests::connect(&pg_conn)
+        .await
+        .expect("connect to PostgreSQL");
     pg.batch_execute(&format!(
         "DROP TABLE IF EXISTS bench; CREATE TABLE bench ({COLUMNS_DDL})"
     ))
     .await
     .expect("postgres table");
     let started = Instant::now();
-    let sink = pg
-        .copy_in("COPY bench FROM STDIN WITH (FORMAT csv, HEADER true)")
-        .await
-        .expect("copy in");
-    futures::pin_mut!(sink);
-    for chunk in csv.as_bytes().chunks(1 << 20) {
-        sink.send(bytes::Bytes::copy_from_slice(chunk))
-            .await
-            .expect("copy data");
-    }
-    sink.finish().await.expect("copy finish");
+    lakehouse_tests::copy_in(
+        &pg,
+        "COPY bench FROM STDIN WITH (FORMAT csv, HEADER true)",
+        csv.as_bytes(),
+    )
+    .await
+    .expect("copy into PostgreSQL");
     let pg_ingest = started.elapsed();
     pg.batch_execute("ANALYZE bench").await.expect("analyze");
 
