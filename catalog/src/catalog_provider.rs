@@ -7,9 +7,10 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::error::{DataFusionError, Result};
 
 use crate::system::SystemSchema;
+use crate::vector_index::VectorIndexStore;
 use crate::{
-    CatalogError, DEFAULT_SCHEMA, DataDir, DeltaSchemaProvider, DeltaTableStore, SYSTEM_SCHEMA,
-    ViewStore,
+    CatalogError, DEFAULT_SCHEMA, DataDir, DeltaSchemaProvider, DeltaTableStore, JobStore,
+    SYSTEM_SCHEMA, ViewStore,
 };
 
 /// User schemas come from the data directory; `lakehouse` is the system
@@ -18,23 +19,45 @@ use crate::{
 pub struct LakehouseCatalog {
     store: DeltaTableStore,
     views: ViewStore,
+    jobs: JobStore,
+    vectors: VectorIndexStore,
     system: Arc<SystemSchema>,
     in_memory: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
 }
 
 impl LakehouseCatalog {
     /// Opens the data directory, creating it and the `public` schema if missing.
-    pub fn open(data_dir: &std::path::Path) -> Result<LakehouseCatalog, CatalogError> {
+    /// `search_threads`: concurrent searches each vector index serves.
+    pub fn open(
+        data_dir: &std::path::Path,
+        search_threads: usize,
+    ) -> Result<LakehouseCatalog, CatalogError> {
         let dir = DataDir::open(data_dir)?;
         let store = DeltaTableStore::new(dir.clone());
         store.create_schema(DEFAULT_SCHEMA, true)?;
         let views = ViewStore::new(&dir);
+        let jobs = JobStore::open(&dir)?;
+        let vectors = VectorIndexStore::new(store.clone(), search_threads);
         Ok(LakehouseCatalog {
-            system: Arc::new(SystemSchema::new(store.clone())),
+            system: Arc::new(SystemSchema::new(
+                store.clone(),
+                jobs.clone(),
+                vectors.clone(),
+            )),
             store,
             views,
+            jobs,
+            vectors,
             in_memory: RwLock::default(),
         })
+    }
+
+    pub fn jobs(&self) -> &JobStore {
+        &self.jobs
+    }
+
+    pub fn vector_indexes(&self) -> &VectorIndexStore {
+        &self.vectors
     }
 
     pub fn store(&self) -> &DeltaTableStore {

@@ -28,6 +28,22 @@ pub enum CatalogError {
         path: String,
         source: std::io::Error,
     },
+    #[error("vector index \"{0}\" does not exist")]
+    IndexNotFound(String),
+    #[error("vector index \"{0}\" already exists")]
+    IndexExists(String),
+    #[error(
+        "vector index \"{name}\" is not built yet: its build job {job_id} is still running (see lakehouse.jobs)"
+    )]
+    IndexNotReady { name: String, job_id: i64 },
+    #[error("query vector has {got} dimensions but vector index \"{index}\" has {expected}")]
+    VectorDimensions {
+        index: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("vector index error: {0}")]
+    VectorIndex(String),
     #[error("corrupt catalog file {path}: {message}")]
     Corrupt { path: String, message: String },
 }
@@ -47,5 +63,11 @@ impl From<CatalogError> for datafusion::error::DataFusionError {
             CatalogError::DataFusion(inner) => inner,
             other => datafusion::error::DataFusionError::External(Box::new(other)),
         }
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for CatalogError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        CatalogError::DataFusion(e.into())
     }
 }

@@ -5,6 +5,9 @@
 //! <data_dir>/tables/<schema>/<table>/   one Delta Lake table each (_delta_log + parquet)
 //! <data_dir>/views/<schema>/<view>.json view definitions (SQL text)
 //! <data_dir>/system/roles.json          roles with SCRAM-SHA-256 verifiers
+//! <data_dir>/system/jobs/<id>.json      background jobs and their progress
+//! <data_dir>/system/vector_indexes/     vector index definitions (see [`vector_index`])
+//! <data_dir>/vectors/<index>/           HNSW graph files
 //! <data_dir>/import/                    default import root for server-side files
 //! ```
 //! Every user-visible change to a table is one Delta commit, so a crash
@@ -14,17 +17,20 @@
 mod catalog_provider;
 mod data_dir;
 mod error;
+mod jobs;
 mod lineage;
 pub mod pg_types;
 mod roles;
 mod schema_provider;
 pub mod system;
 mod table_store;
+pub mod vector_index;
 mod views;
 
 pub use catalog_provider::LakehouseCatalog;
 pub use data_dir::DataDir;
 pub use error::CatalogError;
+pub use jobs::{Job, JobState, JobStore};
 pub use lineage::Lineage;
 pub use roles::{Role, RoleStore, ScramVerifier};
 pub use schema_provider::DeltaSchemaProvider;

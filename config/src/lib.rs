@@ -47,6 +47,21 @@ pub struct Config {
     pub ingest_batch_rows: usize,
     /// Log filter in `tracing` syntax, e.g. `info` or `lakehouse=debug` (`log`).
     pub log: String,
+    /// Directory the model files are fetched into (`models_dir`).
+    pub models_dir: PathBuf,
+    /// HF-format BERT directory for `embed()` and vector indexes, relative to
+    /// `models_dir` unless absolute (`embedding_model`).
+    pub embedding_model: PathBuf,
+    /// llama-family GGUF file `rag()` generates with, relative to `models_dir`
+    /// unless absolute; empty means extractive answers (`generation_model`).
+    pub generation_model: PathBuf,
+    /// Texts per embedding forward pass (`embed_batch_size`).
+    pub embed_batch_size: usize,
+    /// Most tokens `rag()` generates per answer (`rag_max_tokens`).
+    pub rag_max_tokens: usize,
+    /// Concurrent `vector_search` calls per index before callers queue
+    /// (`vector_search_threads`); each gets its own usearch thread slot.
+    pub vector_search_threads: usize,
 }
 
 impl Default for Config {
@@ -60,6 +75,14 @@ impl Default for Config {
             scram_iterations: 4096,
             ingest_batch_rows: 65_536,
             log: "info".to_string(),
+            models_dir: PathBuf::from("./lakehouse-models"),
+            embedding_model: PathBuf::from("all-minilm-l6-v2"),
+            generation_model: PathBuf::from(
+                "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
+            ),
+            embed_batch_size: 32,
+            rag_max_tokens: 160,
+            vector_search_threads: 64,
         }
     }
 }
@@ -134,6 +157,24 @@ impl Config {
         if let Some(v) = get("log") {
             self.log = v.clone();
         }
+        if let Some(v) = get("models_dir") {
+            self.models_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("embedding_model") {
+            self.embedding_model = PathBuf::from(v);
+        }
+        if let Some(v) = get("generation_model") {
+            self.generation_model = PathBuf::from(v);
+        }
+        if let Some(v) = get("embed_batch_size") {
+            self.embed_batch_size = parse_env("embed_batch_size", v)?;
+        }
+        if let Some(v) = get("rag_max_tokens") {
+            self.rag_max_tokens = parse_env("rag_max_tokens", v)?;
+        }
+        if let Some(v) = get("vector_search_threads") {
+            self.vector_search_threads = parse_env("vector_search_threads", v)?;
+        }
         Ok(())
     }
 
@@ -185,8 +226,18 @@ impl Config {
                 ),
             ));
         }
-        if self.ingest_batch_rows == 0 {
-            return Err(invalid("ingest_batch_rows", "must be at least 1".into()));
+        for (key, value) in [
+            ("ingest_batch_rows", self.ingest_batch_rows),
+            ("embed_batch_size", self.embed_batch_size),
+            ("rag_max_tokens", self.rag_max_tokens),
+            ("vector_search_threads", self.vector_search_threads),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        if self.embedding_model.as_os_str().is_empty() {
+            return Err(invalid("embedding_model", "must not be empty".into()));
         }
         Ok(())
     }
@@ -206,6 +257,22 @@ impl Config {
         }
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         vec![cwd, self.data_dir.join("import")]
+    }
+}
+
+impl Config {
+    /// The embedding model directory, resolved against `models_dir`.
+    pub fn embedding_model_path(&self) -> PathBuf {
+        self.models_dir.join(&self.embedding_model)
+    }
+
+    /// The generation model file, or `None` when generation is switched off.
+    pub fn generation_model_path(&self) -> Option<PathBuf> {
+        if self.generation_model.as_os_str().is_empty() {
+            None
+        } else {
+            Some(self.models_dir.join(&self.generation_model))
+        }
     }
 }
 

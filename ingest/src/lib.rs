@@ -4,6 +4,7 @@
 //! infers a schema and yields batches. Where the batches go (a Delta table, a
 //! COPY stream) is the caller's business.
 
+pub mod chunker;
 pub mod csv;
 mod error;
 pub mod pg_copy;

@@ -9,7 +9,7 @@ use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use lakehouse_catalog::CatalogError;
 use lakehouse_ingest::IngestError;
-use lakehouse_udfs::UdfError;
+use lakehouse_udfs::{ModelError, UdfError};
 use pgwire::error::{ErrorInfo, PgWireError};
 
 /// Errors of the wire/session layer.
@@ -111,6 +111,11 @@ fn catalog_sqlstate(e: &CatalogError) -> &'static str {
         CatalogError::DataFusion(inner) => datafusion_sqlstate(inner),
         CatalogError::Delta(_) | CatalogError::Io { .. } => "58030",
         CatalogError::Corrupt { .. } => "XX001",
+        CatalogError::IndexNotFound(_) => "42704",
+        CatalogError::IndexExists(_) => "42710",
+        CatalogError::IndexNotReady { .. } => "55000",
+        CatalogError::VectorDimensions { .. } => "22000",
+        CatalogError::VectorIndex(_) => "XX000",
     }
 }
 
@@ -133,6 +138,13 @@ fn udf_sqlstate(e: &UdfError) -> &'static str {
         UdfError::InvalidArgument { .. } => "22023",
         UdfError::Ingest(inner) => ingest_sqlstate(inner),
         UdfError::Catalog(inner) => catalog_sqlstate(inner),
+        UdfError::NotText { .. } => "42804",
+        UdfError::ColumnNotFound { .. } => "42703",
+        UdfError::Model(ModelError::Missing { .. }) => "58P01",
+        UdfError::Model(ModelError::Invalid { .. }) => "XX000",
+        UdfError::Model(ModelError::Inference(_)) => "XX000",
+        UdfError::DataFusion(inner) => datafusion_sqlstate(inner),
+        UdfError::Internal(_) => "XX000",
     }
 }
 

@@ -25,7 +25,7 @@ use pgwire::api::results::{
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::{CommandComplete, TransactionStatus};
@@ -258,6 +258,22 @@ fn rows_tag(command: &Command) -> &'static str {
     }
 }
 
+/// Sends the session's queued NOTICEs (from functions the statement ran, or from
+/// its background jobs since the last statement) ahead of the statement's response.
+async fn send_notices<C>(client: &mut C, session: &Session) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for message in session.notices.drain() {
+        let notice = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), message);
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(notice.into()))
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl SimpleQueryHandler for LakehouseHandler {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -290,6 +306,7 @@ impl SimpleQueryHandler for LakehouseHandler {
                 to_response(output, &Format::UnifiedText, tag, cancelled).await
             }
             .await;
+            send_notices(client, &session).await?;
             match result {
                 Ok(response) => {
                     status = match &response {
@@ -429,6 +446,7 @@ impl ExtendedQueryHandler for LakehouseHandler {
             to_response(output, &portal.result_column_format, tag, cancelled).await
         }
         .await;
+        send_notices(client, &session).await?;
         result.map_err(|e: ServerError| -> PgWireError { e.into() })
     }
 }

@@ -7,7 +7,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore};
 use lakehouse_config::Config;
-use lakehouse_udfs::{FunctionEnv, ImportRoots};
+use lakehouse_udfs::{FunctionEnv, ImportRoots, Models, SessionNotices, VectorIndexBuilder};
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ConnectionManager, PgWireServerHandlers};
 use tokio::net::TcpListener;
@@ -44,7 +44,10 @@ pub struct ServerState {
 impl ServerState {
     /// Opens the data directory and builds the session template.
     pub async fn open(config: Config) -> Result<ServerState, StartError> {
-        let catalog = Arc::new(LakehouseCatalog::open(&config.data_dir)?);
+        let catalog = Arc::new(LakehouseCatalog::open(
+            &config.data_dir,
+            config.vector_search_threads,
+        )?);
         let roles = Arc::new(RoleStore::open(catalog.store().data_dir())?);
         let mut session_config = SessionConfig::new()
             .with_default_catalog_and_schema(&config.database, DEFAULT_SCHEMA)
@@ -58,10 +61,22 @@ impl ServerState {
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
         let mut roots = config.effective_import_roots();
         roots.retain(|r| !r.as_os_str().is_empty());
+        let models = Arc::new(Models::new(
+            config.embedding_model_path(),
+            config.generation_model_path(),
+            config.embed_batch_size,
+        ));
+        let vectors = catalog.vector_indexes().clone();
+        let jobs = catalog.jobs().clone();
         let functions = FunctionEnv {
             store: catalog.store().clone(),
             import_roots: Arc::new(ImportRoots::new(&roots)),
             ingest_batch_rows: config.ingest_batch_rows,
+            index_builder: VectorIndexBuilder::new(vectors.clone(), jobs.clone(), models.clone()),
+            models,
+            vectors,
+            jobs,
+            rag_max_tokens: config.rag_max_tokens,
         };
         let state = ServerState {
             config,
@@ -76,6 +91,11 @@ impl ServerState {
         if restored > 0 {
             tracing::info!("restored {restored} views");
         }
+        // Builds a crash or restart interrupted continue from their last commit.
+        state
+            .functions
+            .index_builder
+            .resume_unfinished(&restorer.ctx.state());
         Ok(state)
     }
 
@@ -83,8 +103,9 @@ impl ServerState {
     /// template, owns its configuration.
     pub fn new_session(&self, user: &str, superuser: bool) -> Session {
         let ctx = SessionContext::new_with_state(self.template.state());
-        lakehouse_udfs::register_session_functions(&ctx, &self.functions, user);
-        Session::new(user.to_string(), superuser, ctx)
+        let notices = SessionNotices::default();
+        lakehouse_udfs::register_session_functions(&ctx, &self.functions, user, &notices);
+        Session::new(user.to_string(), superuser, ctx, notices)
     }
 }
 

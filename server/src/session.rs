@@ -6,6 +6,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
 use lakehouse_catalog::TableIdent;
 use lakehouse_ingest::pg_copy::CopyInFormat;
+use lakehouse_udfs::SessionNotices;
 
 use crate::cancel::CancelSignal;
 use crate::settings::Settings;
@@ -33,10 +34,18 @@ pub struct Session {
     pub copy_in: tokio::sync::Mutex<Option<CopyIn>>,
     /// Raised by cancel requests for this session's backend key.
     pub cancel: Arc<CancelSignal>,
+    /// NOTICEs raised by functions and this session's background jobs, sent
+    /// before the next response.
+    pub notices: SessionNotices,
 }
 
 impl Session {
-    pub fn new(user: String, superuser: bool, ctx: SessionContext) -> Session {
+    pub fn new(
+        user: String,
+        superuser: bool,
+        ctx: SessionContext,
+        notices: SessionNotices,
+    ) -> Session {
         Session {
             settings: Mutex::new(Settings::new(&user, superuser)),
             user,
@@ -44,6 +53,7 @@ impl Session {
             ctx,
             copy_in: tokio::sync::Mutex::new(None),
             cancel: Arc::default(),
+            notices,
         }
     }
 

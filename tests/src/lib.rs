@@ -40,9 +40,23 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Where the models are: `$LAKEHOUSE_MODELS_DIR` (scripts/test sets it after
+/// fetching them), else `<repo>/lakehouse-models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("LAKEHOUSE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("lakehouse-models")
+        })
+}
+
 /// A running server with its own data directory and import root.
 pub struct TestServer {
     child: Option<Child>,
+    /// Extra environment (config overrides) for every start.
+    env: Vec<(String, String)>,
     pub port: u16,
     /// The server's working directory: the first import root.
     pub work_dir: PathBuf,
@@ -53,12 +67,21 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> TestServer {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts with extra `LAKEHOUSE_*` settings, e.g. another models directory.
+    pub fn start_with_env(env: &[(&str, &str)]) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
         let work_dir = temp.path().join("work");
         std::fs::create_dir_all(&work_dir).expect("work dir");
         let data_dir = temp.path().join("data");
         let mut server = TestServer {
             child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             port: free_port(),
             work_dir,
             data_dir,
@@ -79,6 +102,8 @@ impl TestServer {
             .current_dir(&self.work_dir)
             .env("LAKEHOUSE_PASSWORD", PASSWORD)
             .env("LAKEHOUSE_LOG", "warn")
+            .env("LAKEHOUSE_MODELS_DIR", models_dir())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -227,6 +252,26 @@ pub async fn connect(conn_string: &str) -> Result<Client, tokio_postgres::Error>
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// Like [`connect`], also collecting the NOTICE messages the server sends.
+pub async fn connect_with_notices(
+    conn_string: &str,
+) -> Result<(Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>), tokio_postgres::Error> {
+    let (client, mut connection) = tokio_postgres::connect(conn_string, NoTls).await?;
+    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = notices.clone();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = futures::StreamExt::next(&mut messages).await {
+            if let tokio_postgres::AsyncMessage::Notice(notice) = message
+                && let Ok(mut list) = sink.lock()
+            {
+                list.push(notice.message().to_string());
+            }
+        }
+    });
+    Ok((client, notices))
 }
 
 /// Runs `COPY ... FROM STDIN` sending `data` in chunks of at most 1 MiB;

@@ -2,6 +2,7 @@
 
 use lakehouse_catalog::CatalogError;
 use lakehouse_ingest::IngestError;
+use lakehouse_models::ModelError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UdfError {
@@ -15,14 +16,43 @@ pub enum UdfError {
         function: &'static str,
         message: String,
     },
+    /// A column used as text is some other type.
+    #[error("{function}: column \"{column}\" of \"{table}\" is {actual}, not text")]
+    NotText {
+        function: &'static str,
+        table: String,
+        column: String,
+        actual: String,
+    },
+    #[error("{function}: column \"{column}\" of relation \"{table}\" does not exist")]
+    ColumnNotFound {
+        function: &'static str,
+        table: String,
+        column: String,
+    },
+    #[error(transparent)]
+    Model(#[from] ModelError),
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<datafusion::arrow::error::ArrowError> for UdfError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        UdfError::DataFusion(e.into())
+    }
 }
 
 impl From<UdfError> for datafusion::error::DataFusionError {
     fn from(e: UdfError) -> Self {
-        datafusion::error::DataFusionError::External(Box::new(e))
+        match e {
+            UdfError::DataFusion(inner) => inner,
+            other => datafusion::error::DataFusionError::External(Box::new(other)),
+        }
     }
 }

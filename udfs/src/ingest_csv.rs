@@ -1,38 +1,32 @@
 //! `ingest_csv(path, dataset [, options])`: load a CSV file into a Delta table.
 //!
-//! Planning only builds an [`IngestCsvTable`] with the summary schema, so Parse
+//! Planning only builds a [`DeferredTable`] with the summary schema, so Parse
 //! and Describe never touch a file; the work runs when the plan executes:
 //! resolve the path under the import roots, profile the file (validate, hash,
 //! infer), skip it if that content already went into the dataset, otherwise
 //! stream it into the table as a single Delta commit.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
-use datafusion::catalog::{Session, TableFunctionImpl, TableProvider};
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::catalog::{TableFunctionImpl, TableProvider};
 use datafusion::common::{ScalarValue, plan_err};
-use datafusion::datasource::{TableType, provider_as_source};
+use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-};
-use lakehouse_catalog::{CatalogError, DEFAULT_SCHEMA, Lineage, TableIdent, WriteMode};
+use lakehouse_catalog::{CatalogError, Lineage, TableIdent, WriteMode};
 use lakehouse_ingest::csv::{CsvBatches, CsvOptions, CsvProfile, WriteMode as CsvMode};
 
+use crate::args;
+use crate::deferred::{DeferredRun, DeferredTable};
 use crate::{FunctionEnv, UdfError};
 
 /// Columns of the summary row every ingest function returns.
@@ -72,38 +66,6 @@ struct IngestRequest {
     options: CsvOptions,
 }
 
-fn string_arg(args: &[Expr], i: usize, what: &str) -> Result<Option<String>> {
-    match args.get(i) {
-        None => Ok(None),
-        Some(Expr::Literal(ScalarValue::Utf8(Some(s)), _))
-        | Some(Expr::Literal(ScalarValue::Utf8View(Some(s)), _))
-        | Some(Expr::Literal(ScalarValue::LargeUtf8(Some(s)), _)) => Ok(Some(s.clone())),
-        Some(other) => plan_err!("ingest_csv: {what} must be a text literal, got {other}"),
-    }
-}
-
-/// `dataset` may be `name` or `schema.name`.
-fn parse_target(dataset: &str) -> Result<TableIdent, UdfError> {
-    let invalid = |message: String| UdfError::InvalidArgument {
-        function: "ingest_csv",
-        message,
-    };
-    let parts: Vec<&str> = dataset.split('.').collect();
-    let ident = match parts.as_slice() {
-        [table] => TableIdent::new(DEFAULT_SCHEMA, *table),
-        [schema, table] => TableIdent::new(*schema, *table),
-        _ => {
-            return Err(invalid(format!(
-                "dataset \"{dataset}\" must be name or schema.name"
-            )));
-        }
-    };
-    if ident.table.is_empty() || ident.schema.is_empty() {
-        return Err(invalid(format!("dataset \"{dataset}\" is empty")));
-    }
-    Ok(ident)
-}
-
 impl TableFunctionImpl for IngestCsv {
     fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
         if !(2..=3).contains(&args.len()) {
@@ -112,170 +74,34 @@ impl TableFunctionImpl for IngestCsv {
                 args.len()
             );
         }
-        let path = string_arg(args, 0, "path")?.unwrap_or_default();
-        let dataset = string_arg(args, 1, "dataset")?.unwrap_or_default();
-        let options = match string_arg(args, 2, "options")? {
+        let path = args::required_text(args, 0, "ingest_csv", "path")?;
+        let dataset = args::required_text(args, 1, "ingest_csv", "dataset")?;
+        let options = match args::text(args, 2, "ingest_csv", "options")? {
             Some(text) => CsvOptions::parse(&text).map_err(UdfError::from)?,
             None => CsvOptions::default(),
         };
         let request = IngestRequest {
             path,
-            target: parse_target(&dataset)?,
+            target: args::table_ident(&dataset, "ingest_csv", "dataset")?,
             options,
         };
-        Ok(Arc::new(IngestCsvTable {
-            request,
-            env: self.env.clone(),
-            user: self.user.clone(),
-        }))
-    }
-}
-
-/// The planned (not yet executed) ingest.
-#[derive(Debug)]
-struct IngestCsvTable {
-    request: IngestRequest,
-    env: FunctionEnv,
-    user: String,
-}
-
-#[async_trait]
-impl TableProvider for IngestCsvTable {
-    fn schema(&self) -> SchemaRef {
-        ingest_summary_schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let session = state
-            .as_any()
-            .downcast_ref::<SessionState>()
-            .cloned()
-            .ok_or_else(|| DataFusionError::Internal("ingest_csv needs a SessionState".into()))?;
-        Ok(Arc::new(IngestCsvExec::new(
-            self.request.clone(),
-            self.env.clone(),
-            self.user.clone(),
-            Arc::new(session),
-            projection.cloned(),
-        )?))
-    }
-}
-
-/// Executes the ingest; yields the summary row.
-struct IngestCsvExec {
-    request: IngestRequest,
-    env: FunctionEnv,
-    user: String,
-    session: Arc<SessionState>,
-    /// Columns of the summary row the query reads.
-    projection: Option<Vec<usize>>,
-    properties: Arc<PlanProperties>,
-}
-
-impl fmt::Debug for IngestCsvExec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IngestCsvExec")
-            .field("request", &self.request)
-            .finish()
-    }
-}
-
-impl IngestCsvExec {
-    fn new(
-        request: IngestRequest,
-        env: FunctionEnv,
-        user: String,
-        session: Arc<SessionState>,
-        projection: Option<Vec<usize>>,
-    ) -> Result<Self> {
-        let schema = match &projection {
-            Some(p) => Arc::new(ingest_summary_schema().project(p)?),
-            None => ingest_summary_schema(),
-        };
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Final,
-            Boundedness::Bounded,
-        ));
-        Ok(IngestCsvExec {
-            request,
-            env,
-            user,
-            session,
-            projection,
-            properties,
-        })
-    }
-}
-
-impl DisplayAs for IngestCsvExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
+        let label = format!(
             "IngestCsvExec: path={}, dataset={}",
-            self.request.path, self.request.target
-        )
-    }
-}
-
-impl ExecutionPlan for IngestCsvExec {
-    fn name(&self) -> &str {
-        "IngestCsvExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
-    }
-
-    fn execute(
-        &self,
-        _partition: usize,
-        _context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let request = self.request.clone();
-        let env = self.env.clone();
-        let user = self.user.clone();
-        let session = self.session.clone();
-        let projection = self.projection.clone();
-        let fut = async move {
-            let summary = run_ingest(request, env, user, session).await?;
-            match projection {
-                Some(p) => Ok(summary.project(&p)?),
-                None => Ok(summary),
-            }
-        };
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            self.properties.eq_properties.schema().clone(),
-            futures::stream::once(fut),
+            request.path, request.target
+        );
+        let (env, user) = (self.env.clone(), self.user.clone());
+        let run: DeferredRun = Arc::new(move |session| {
+            Box::pin(run_ingest(
+                request.clone(),
+                env.clone(),
+                user.clone(),
+                session,
+            ))
+        });
+        Ok(Arc::new(DeferredTable::new(
+            label,
+            ingest_summary_schema(),
+            run,
         )))
     }
 }

@@ -2,23 +2,40 @@
 //! `TableFunctionImpl` traits.
 //!
 //! [`register_session_functions`] installs them into a connection's session;
-//! functions that need the session's identity (the user) get it there.
+//! functions that need the session's identity (the user) or its NOTICE queue
+//! get them there.
 
+mod args;
 mod constant_text;
+mod create_vector_index;
+mod deferred;
+mod embed;
 mod error;
 mod import_roots;
 mod ingest_csv;
+mod models;
+mod notices;
+mod rag;
+mod retrieval;
 mod session_user;
+mod vector_index_build;
+mod vector_search;
 mod version;
 
 use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
-use lakehouse_catalog::DeltaTableStore;
+use lakehouse_catalog::vector_index::VectorIndexStore;
+use lakehouse_catalog::{DeltaTableStore, JobStore};
 
+pub use embed::{Embed, embedding_type};
 pub use error::UdfError;
 pub use import_roots::ImportRoots;
 pub use ingest_csv::{IngestCsv, ingest_summary_schema};
+pub use lakehouse_models::ModelError;
+pub use models::Models;
+pub use notices::SessionNotices;
+pub use vector_index_build::VectorIndexBuilder;
 pub use version::{PG_VERSION, PG_VERSION_NUM, version_string};
 
 /// Server-wide state the functions share.
@@ -27,16 +44,53 @@ pub struct FunctionEnv {
     pub store: DeltaTableStore,
     pub import_roots: Arc<ImportRoots>,
     pub ingest_batch_rows: usize,
+    pub models: Arc<Models>,
+    pub vectors: VectorIndexStore,
+    pub jobs: JobStore,
+    pub index_builder: VectorIndexBuilder,
+    pub rag_max_tokens: usize,
 }
 
-/// Registers every lakehouse function into `ctx` for a session of `user`.
-pub fn register_session_functions(ctx: &SessionContext, env: &FunctionEnv, user: &str) {
+/// Registers every lakehouse function into `ctx` for a session of `user`;
+/// NOTICEs the functions raise go to `notices`.
+pub fn register_session_functions(
+    ctx: &SessionContext,
+    env: &FunctionEnv,
+    user: &str,
+    notices: &SessionNotices,
+) {
     ctx.register_udf(version::version());
     for udf in session_user::session_user(user) {
         ctx.register_udf(udf);
     }
+    ctx.register_udf(Embed::udf(env.models.clone()));
     ctx.register_udtf(
         "ingest_csv",
         Arc::new(IngestCsv::new(env.clone(), user.to_string())),
     );
+    ctx.register_udtf(
+        "create_vector_index",
+        Arc::new(create_vector_index::CreateVectorIndex::new(
+            env.clone(),
+            user.to_string(),
+            notices.clone(),
+        )),
+    );
+    ctx.register_udtf(
+        "vector_search",
+        Arc::new(vector_search::VectorSearch::new(env.clone())),
+    );
+    ctx.register_udtf("rag", Arc::new(rag::Rag::new(env.clone(), notices.clone())));
+}
+
+/// Runs CPU-heavy or blocking work (model loading, inference) from inside a
+/// query. On the server's multi-threaded runtime the worker hands its other
+/// tasks away first, so other sessions keep being served.
+pub(crate) fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
 }

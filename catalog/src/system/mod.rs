@@ -3,6 +3,8 @@
 
 mod columns;
 mod datasets;
+mod jobs;
+mod vector_indexes;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -17,9 +19,12 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::DeltaTableStore;
+use crate::vector_index::VectorIndexStore;
+use crate::{DeltaTableStore, JobStore};
 pub use columns::ColumnsTable;
 pub use datasets::DatasetsTable;
+pub use jobs::JobsTable;
+pub use vector_indexes::VectorIndexesTable;
 
 /// A system table: a fixed schema and a function that computes its rows.
 #[async_trait]
@@ -62,15 +67,21 @@ impl<T: SystemTableSource> TableProvider for SystemTable<T> {
 #[derive(Debug)]
 pub struct SystemSchema {
     store: DeltaTableStore,
+    jobs: JobStore,
+    vectors: VectorIndexStore,
 }
 
 impl SystemSchema {
-    pub fn new(store: DeltaTableStore) -> Self {
-        SystemSchema { store }
+    pub fn new(store: DeltaTableStore, jobs: JobStore, vectors: VectorIndexStore) -> Self {
+        SystemSchema {
+            store,
+            jobs,
+            vectors,
+        }
     }
 }
 
-const TABLES: [&str; 2] = ["columns", "datasets"];
+const TABLES: [&str; 4] = ["columns", "datasets", "jobs", "vector_indexes"];
 
 #[async_trait]
 impl SchemaProvider for SystemSchema {
@@ -84,6 +95,10 @@ impl SchemaProvider for SystemSchema {
                 self.store.clone(),
             )))),
             "columns" => Some(Arc::new(SystemTable(ColumnsTable::new(self.store.clone())))),
+            "jobs" => Some(Arc::new(SystemTable(JobsTable::new(self.jobs.clone())))),
+            "vector_indexes" => Some(Arc::new(SystemTable(VectorIndexesTable::new(
+                self.vectors.clone(),
+            )))),
             _ => None,
         })
     }
