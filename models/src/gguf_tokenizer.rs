@@ -91,3 +91,41 @@ pub(crate) fn tokenizer_from_gguf(content: &Content) -> Result<Tokenizer, String
         .map_err(|e| format!("special tokens: {e}"))?;
     Ok(tokenizer)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// The SmolLM2 GGUF that scripts/fetch-models puts in place (scripts/test
+    /// fetches it before running the tests).
+    fn smollm2() -> Content {
+        let dir = std::env::var_os("LAKEHOUSE_MODELS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lakehouse-models")
+            });
+        let path = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+        let mut file = std::fs::File::open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run scripts/fetch-models", path.display()));
+        Content::read(&mut file).expect("GGUF header")
+    }
+
+    #[test]
+    fn digits_split_and_no_prefix_space() {
+        let tokenizer = tokenizer_from_gguf(&smollm2()).expect("tokenizer");
+        let encoding = tokenizer.encode("Hello world 2024", false).expect("encode");
+        assert_eq!(
+            encoding.get_tokens(),
+            ["Hello", "Ġworld", "Ġ", "2", "0", "2", "4"]
+        );
+        let text = "<|im_start|>user\nWho holds a CDL?<|im_end|>\n";
+        let encoding = tokenizer.encode(text, false).expect("encode");
+        assert_eq!(encoding.get_tokens()[0], "<|im_start|>");
+        assert_eq!(
+            tokenizer.decode(encoding.get_ids(), false).expect("decode"),
+            text
+        );
+    }
+}

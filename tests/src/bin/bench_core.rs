@@ -46,19 +46,6 @@ fn generate_csv(rows: usize) -> String {
     out
 }
 
-fn peak_rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 async fn copy_out(client: &Client) -> usize {
     let stream = client
         .copy_out("COPY (SELECT * FROM bench) TO STDOUT")
@@ -163,7 +150,10 @@ async fn main() {
     if let Some(SimpleQueryMessage::Row(r)) = summary.first() {
         assert_eq!(r.get(0), Some(rows.to_string().as_str()), "ingested rows");
     }
-    let rss = server.pid().map(peak_rss_mb).unwrap_or(f64::NAN);
+    let rss = server
+        .pid()
+        .map(lakehouse_tests::peak_rss_mb)
+        .unwrap_or(f64::NAN);
 
     let pg = lakehouse_tests::connect(&pg_conn)
         .await
