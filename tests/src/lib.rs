@@ -244,6 +244,33 @@ impl Drop for TestServer {
     }
 }
 
+/// Polls `lakehouse.jobs` until job `job` is done; panics if it fails or takes
+/// longer than `timeout`. Returns the job's own duration (finished - started), s.
+pub async fn wait_for_job(client: &Client, job: i64, timeout: Duration) -> f64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let row = client
+            .query_one(
+                "SELECT state, error, extract(epoch FROM finished - started) \
+                 FROM lakehouse.jobs WHERE id = $1",
+                &[&job],
+            )
+            .await
+            .expect("job row");
+        let state: String = row.get(0);
+        match state.as_str() {
+            "done" => return row.get::<_, Option<f64>>(2).unwrap_or(f64::NAN),
+            "failed" => panic!("job {job} failed: {:?}", row.get::<_, Option<String>>(1)),
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {job} still {state} after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Peak resident set size of a process (VmHWM), in MB.
 pub fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use lakehouse_tests::{TestServer, connect_with_notices, simple_rows, sqlstate};
+use lakehouse_tests::{TestServer, connect_with_notices, simple_rows, sqlstate, wait_for_job};
 use tokio_postgres::Client;
 
 const RESUMES: &str = include_str!("../data/resumes.csv");
@@ -43,31 +43,6 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
     dot / (na * nb)
-}
-
-/// Polls lakehouse.jobs until the job finishes; panics on failure or timeout.
-async fn wait_for_job(client: &Client, job: i64, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let row = client
-            .query_one(
-                "SELECT state, error, progress FROM lakehouse.jobs WHERE id = $1",
-                &[&job],
-            )
-            .await
-            .expect("job row");
-        let state: String = row.get(0);
-        match state.as_str() {
-            "done" => return,
-            "failed" => panic!("job {job} failed: {:?}", row.get::<_, Option<String>>(1)),
-            _ => {}
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job {job} still {state} after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn load_resumes(server: &TestServer, client: &Client) {
@@ -150,29 +125,22 @@ async fn embed_index_search_and_rag_end_to_end() {
         .expect("text form");
     assert!(text[0][0].starts_with('{') && text[0][0].matches(',').count() == 383);
 
-    // Errors: unknown index, a non-text column.
+    // Errors: unknown index, a non-text column, a missing column.
     load_resumes(&server, &client).await;
-    let e = client
-        .query("SELECT * FROM vector_search('nope', 'x', 3)", &[])
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&e), "42704", "{e:?}");
-    let e = client
-        .query(
+    for (sql, state) in [
+        ("SELECT * FROM vector_search('nope', 'x', 3)", "42704"),
+        (
             "SELECT * FROM create_vector_index('bad', 'resumes', 'id')",
-            &[],
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&e), "42804", "{e:?}");
-    let e = client
-        .query(
+            "42804",
+        ),
+        (
             "SELECT * FROM create_vector_index('bad', 'resumes', 'missing')",
-            &[],
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&e), "42703", "{e:?}");
+            "42703",
+        ),
+    ] {
+        let e = client.query(sql, &[]).await.unwrap_err();
+        assert_eq!(sqlstate(&e), state, "{sql}: {e:?}");
+    }
 
     // The build is a background job with progress and notices.
     let job = build_index(&client, "resume_idx", ", 'key=id,chunk_size=400,m=16'").await;

@@ -27,7 +27,7 @@ use futures::StreamExt;
 use lakehouse_catalog::vector_index::{
     HnswGraph, IndexState, VectorIndexDefinition, VectorIndexStore, chunk_table_schema,
 };
-use lakehouse_catalog::{JobState, JobStore, TableIdent, WriteMode};
+use lakehouse_catalog::{JobState, JobStore, Lineage, TableIdent, WriteMode};
 use lakehouse_ingest::chunker::SentenceChunker;
 
 use crate::models::Models;
@@ -332,9 +332,30 @@ impl VectorIndexBuilder {
         } else {
             WriteMode::Create
         };
+        // The commit says which model made these vectors, next to the vectors.
+        let lineage = Lineage {
+            operation: JOB_KIND.into(),
+            source: Some(format!(
+                "{}.{}({}) embedded with {} sha256:{}",
+                definition.source_schema,
+                definition.source_table,
+                definition.text_column,
+                definition.model_name,
+                definition.model_sha256
+            )),
+            sha256: None,
+            user: definition.owner.clone(),
+        };
         self.vectors
             .tables()
-            .write_batches(table, schema, vec![batch], mode, &definition.owner, None)
+            .write_batches(
+                table,
+                schema,
+                vec![batch],
+                mode,
+                &definition.owner,
+                Some(&lineage),
+            )
             .await?;
         Ok(first_row_id + n as i64)
     }

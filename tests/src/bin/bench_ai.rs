@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use lakehouse_tests::{TestServer, connect_with_notices, cpu_seconds};
+use lakehouse_tests::{TestServer, connect_with_notices, cpu_seconds, wait_for_job};
 use tokio_postgres::Client;
 
 const SUBJECTS: [&str; 8] = [
@@ -109,24 +109,6 @@ async fn embed_throughput(
     (n as f64 / seconds, seconds, cpu)
 }
 
-async fn wait_for_job(client: &Client, job: i64) -> f64 {
-    loop {
-        let row = client
-            .query_one(
-                "SELECT state, error, extract(epoch FROM finished - started) FROM lakehouse.jobs WHERE id = $1",
-                &[&job],
-            )
-            .await
-            .expect("job");
-        let state: String = row.get(0);
-        if state == "done" {
-            return row.get::<_, Option<f64>>(2).unwrap_or(f64::NAN);
-        }
-        assert_ne!(state, "failed", "{:?}", row.get::<_, Option<String>>(1));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let index_rows: usize = std::env::args()
@@ -205,7 +187,7 @@ async fn main() {
         .await
         .expect("create index")
         .get(0);
-    let job_seconds = wait_for_job(&client, job).await;
+    let job_seconds = wait_for_job(&client, job, Duration::from_secs(3600)).await;
     let wall = started.elapsed().as_secs_f64();
     let chunks: i64 = client
         .query_one(
@@ -284,7 +266,7 @@ async fn main() {
         .await
         .expect("kb index")
         .get(0);
-    wait_for_job(&client, job).await;
+    wait_for_job(&client, job, Duration::from_secs(3600)).await;
     let mut samples = Vec::new();
     let mut answer = String::new();
     for question in [
