@@ -21,6 +21,15 @@ fn literal(expr: &Expr) -> Option<&ScalarValue> {
     }
 }
 
+/// How an argument reads in an error message: the literal's value, else the expression.
+fn shown(expr: &Expr) -> String {
+    match literal(expr) {
+        Some(value) if value.is_null() => "NULL".to_string(),
+        Some(value) => value.to_string(),
+        None => expr.to_string(),
+    }
+}
+
 /// Argument `i` as text; `None` if absent. NULL or a non-text value is an error.
 pub fn text(
     args: &[Expr],
@@ -39,7 +48,7 @@ pub fn text(
         ) => Ok(Some(s.clone())),
         _ => Err(invalid(
             function,
-            format!("{what} must be a text literal, got {expr}"),
+            format!("{what} must be a text literal, got {}", shown(expr)),
         )),
     }
 }
@@ -74,7 +83,7 @@ pub fn positive_int(
         Some(ScalarValue::Int64(Some(n))) if n > 0 => Ok(Some(n as usize)),
         _ => Err(invalid(
             function,
-            format!("{what} must be a positive integer, got {expr}"),
+            format!("{what} must be a positive integer, got {}", shown(expr)),
         )),
     }
 }
@@ -88,10 +97,13 @@ pub enum QueryArg {
 }
 
 pub fn query(args: &[Expr], i: usize, function: &'static str) -> Result<QueryArg, UdfError> {
-    let bad = |expr: &dyn std::fmt::Display| {
+    let bad = |expr: &Expr| {
         invalid(
             function,
-            format!("query must be a text literal or a real[] vector, got {expr}"),
+            format!(
+                "query must be a text literal or a real[] vector, got {}",
+                shown(expr)
+            ),
         )
     };
     let Some(expr) = args.get(i) else {
