@@ -57,7 +57,12 @@ pub async fn execute(
     params: Option<BindParams<'_>>,
     failed_tx: bool,
 ) -> ServerResult<Output> {
-    if failed_tx && !matches!(command, Command::Rollback | Command::Commit) {
+    if failed_tx
+        && !matches!(
+            command,
+            Command::Rollback | Command::Commit | Command::RollbackToSavepoint
+        )
+    {
         return Err(ServerError::InFailedTransaction);
     }
     match command {
@@ -65,6 +70,10 @@ pub async fn execute(
         Command::Commit if failed_tx => Ok(Output::TransactionEnd(Tag::new("ROLLBACK"))),
         Command::Commit => Ok(Output::TransactionEnd(Tag::new("COMMIT"))),
         Command::Rollback => Ok(Output::TransactionEnd(Tag::new("ROLLBACK"))),
+        // Accepted, but a failed block stays failed until ROLLBACK: pgwire derives
+        // the wire status from the response kind and cannot go from "failed" back
+        // to "in transaction" (README, known differences).
+        Command::RollbackToSavepoint => Ok(Output::Done(Tag::new("ROLLBACK"))),
         Command::Set { name, value } => set(session, &name, value).await,
         Command::Reset(name) => {
             session.with_settings(|s| match &name {

@@ -145,6 +145,7 @@ fn udf_sqlstate(e: &UdfError) -> &'static str {
         UdfError::Model(ModelError::Inference(_)) => "XX000",
         UdfError::DataFusion(inner) => datafusion_sqlstate(inner),
         UdfError::Internal(_) => "XX000",
+        UdfError::Setting { sqlstate, .. } => sqlstate,
     }
 }
 

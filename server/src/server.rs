@@ -1,13 +1,15 @@
 //! The listener, and state shared by every connection.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::execution::context::SessionConfig;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore};
 use lakehouse_config::Config;
-use lakehouse_udfs::{FunctionEnv, ImportRoots, Models, SessionNotices, VectorIndexBuilder};
+use lakehouse_udfs::{
+    FunctionEnv, ImportRoots, Models, SessionHandles, SessionNotices, VectorIndexBuilder,
+};
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ConnectionManager, PgWireServerHandlers};
 use tokio::net::TcpListener;
@@ -16,6 +18,7 @@ use crate::auth::ScramAuthenticator;
 use crate::cancel::QueryCanceller;
 use crate::handler::LakehouseHandler;
 use crate::session::Session;
+use crate::settings::{Settings, SharedSettings};
 
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
@@ -104,8 +107,14 @@ impl ServerState {
     pub fn new_session(&self, user: &str, superuser: bool) -> Session {
         let ctx = SessionContext::new_with_state(self.template.state());
         let notices = SessionNotices::default();
-        lakehouse_udfs::register_session_functions(&ctx, &self.functions, user, &notices);
-        Session::new(user.to_string(), superuser, ctx, notices)
+        let settings = Arc::new(Mutex::new(Settings::new(user, superuser)));
+        let handles = SessionHandles {
+            user: user.to_string(),
+            notices: notices.clone(),
+            settings: Arc::new(SharedSettings(settings.clone())),
+        };
+        lakehouse_udfs::register_session_functions(&ctx, &self.functions, &handles);
+        Session::new(user.to_string(), superuser, ctx, notices, settings)
     }
 }
 

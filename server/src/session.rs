@@ -30,7 +30,7 @@ pub struct Session {
     /// Built from the server's template: shared catalog and functions,
     /// session-local configuration.
     pub ctx: SessionContext,
-    pub settings: Mutex<Settings>,
+    pub settings: Arc<Mutex<Settings>>,
     pub copy_in: tokio::sync::Mutex<Option<CopyIn>>,
     /// Raised by cancel requests for this session's backend key.
     pub cancel: Arc<CancelSignal>,
@@ -45,9 +45,10 @@ impl Session {
         superuser: bool,
         ctx: SessionContext,
         notices: SessionNotices,
+        settings: Arc<Mutex<Settings>>,
     ) -> Session {
         Session {
-            settings: Mutex::new(Settings::new(&user, superuser)),
+            settings,
             user,
             superuser,
             ctx,

@@ -4,6 +4,9 @@
 //! Names are case-insensitive, as in Postgres.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use lakehouse_udfs::{SessionSettings, SettingError};
 
 use lakehouse_udfs::{PG_VERSION, PG_VERSION_NUM};
 
@@ -140,5 +143,33 @@ mod tests {
         assert!(s.set("server_version", "1").is_err());
         s.set("myapp.flag", "x").unwrap();
         assert_eq!(s.get("myapp.flag").unwrap(), "x");
+    }
+}
+
+/// The session's settings as SQL functions see them (`current_setting`, `set_config`).
+#[derive(Debug, Clone)]
+pub struct SharedSettings(pub Arc<Mutex<Settings>>);
+
+impl SharedSettings {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Settings> {
+        // Settings have no invariants a panic could break.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn setting_error(e: ServerError) -> SettingError {
+    SettingError {
+        sqlstate: e.sqlstate(),
+        message: e.to_string(),
+    }
+}
+
+impl SessionSettings for SharedSettings {
+    fn get(&self, name: &str) -> Result<String, SettingError> {
+        self.lock().get(name).map_err(setting_error)
+    }
+
+    fn set(&self, name: &str, value: &str) -> Result<(), SettingError> {
+        self.lock().set(name, value).map_err(setting_error)
     }
 }

@@ -131,6 +131,8 @@ pub enum Command {
     Begin,
     Commit,
     Rollback,
+    /// `ROLLBACK TO SAVEPOINT`: leaves a failed block usable again.
+    RollbackToSavepoint,
     Set {
         name: String,
         value: Option<String>,
@@ -202,6 +204,13 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
         Statement::Rollback {
             savepoint: None, ..
         } => Command::Rollback,
+        Statement::Rollback {
+            savepoint: Some(_), ..
+        } => Command::RollbackToSavepoint,
+        // Each statement commits on its own (README), so a savepoint marks nothing;
+        // accepting them lets drivers' nested transactions work.
+        Statement::Savepoint { .. } => Command::NoOp("SAVEPOINT"),
+        Statement::ReleaseSavepoint { .. } => Command::NoOp("RELEASE"),
         Statement::Set(Set::SingleAssignment {
             variable, values, ..
         }) => {

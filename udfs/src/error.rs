@@ -30,6 +30,12 @@ pub enum UdfError {
         table: String,
         column: String,
     },
+    /// A session parameter that is unknown or cannot be set.
+    #[error("{message}")]
+    Setting {
+        sqlstate: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]

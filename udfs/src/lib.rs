@@ -8,6 +8,7 @@
 mod args;
 mod constant_text;
 mod create_vector_index;
+mod current_setting;
 mod deferred;
 mod embed;
 mod error;
@@ -17,6 +18,7 @@ mod models;
 mod notices;
 mod rag;
 mod retrieval;
+mod session_settings;
 mod session_user;
 mod vector_index_build;
 mod vector_search;
@@ -35,6 +37,7 @@ pub use ingest_csv::{IngestCsv, ingest_summary_schema};
 pub use lakehouse_models::ModelError;
 pub use models::Models;
 pub use notices::SessionNotices;
+pub use session_settings::{SessionSettings, SettingError};
 pub use vector_index_build::VectorIndexBuilder;
 pub use version::{PG_VERSION, PG_VERSION_NUM, version_string};
 
@@ -51,15 +54,26 @@ pub struct FunctionEnv {
     pub rag_max_tokens: usize,
 }
 
-/// Registers every lakehouse function into `ctx` for a session of `user`;
-/// NOTICEs the functions raise go to `notices`.
+/// What a session lends its functions: who it is, where its NOTICEs go, its
+/// parameters.
+#[derive(Debug, Clone)]
+pub struct SessionHandles {
+    pub user: String,
+    pub notices: SessionNotices,
+    pub settings: Arc<dyn SessionSettings>,
+}
+
+/// Registers every lakehouse function into `ctx` for one session.
 pub fn register_session_functions(
     ctx: &SessionContext,
     env: &FunctionEnv,
-    user: &str,
-    notices: &SessionNotices,
+    session: &SessionHandles,
 ) {
+    let (user, notices) = (session.user.as_str(), &session.notices);
     ctx.register_udf(version::version());
+    for udf in current_setting::setting_functions(session.settings.clone()) {
+        ctx.register_udf(udf);
+    }
     for udf in session_user::session_user(user) {
         ctx.register_udf(udf);
     }

@@ -1,0 +1,240 @@
+"""Client compatibility checks, run unchanged against PostgreSQL and lakehouse.
+
+Usage: python matrix.py DSN  -> one JSON object per line: {"client", "check", "ok", "detail"}.
+The caller (tests/tests/clients.rs) has created the same tables and rows on both
+servers: people(id bigint, name text, score float8, active bool, born date,
+seen timestamp) with 2 rows, and an empty people_copy(id bigint, name text).
+Each check is one thing a real tool does; a check fails by raising.
+"""
+
+import asyncio
+import datetime
+import decimal
+import io
+import json
+import sys
+import uuid
+
+DSN = sys.argv[1]
+RESULTS = []
+
+
+def asyncpg_url(dsn):
+    """asyncpg wants a URL; unknown query keys become server settings."""
+    from psycopg.conninfo import conninfo_to_dict
+    from urllib.parse import quote
+
+    d = conninfo_to_dict(dsn)
+    auth = quote(d.get("user", ""))
+    if d.get("password"):
+        auth += ":" + quote(d["password"])
+    url = f"postgresql://{auth}@{d.get('host', '127.0.0.1')}:{d.get('port', 5432)}/{d.get('dbname', '')}"
+    options = d.get("options", "")
+    if options.startswith("-csearch_path="):
+        url += "?search_path=" + quote(options.split("=", 1)[1])
+    return url
+
+
+def check(client, name):
+    def wrap(fn):
+        try:
+            detail = fn()
+            if asyncio.iscoroutine(detail):
+                detail = asyncio.run(detail)
+            RESULTS.append({"client": client, "check": name, "ok": True, "detail": str(detail or "")[:200]})
+        except Exception as e:  # noqa: BLE001 - every failure is a result
+            RESULTS.append({"client": client, "check": name, "ok": False, "detail": f"{type(e).__name__}: {e}"[:300]})
+        return fn
+    return wrap
+
+
+# ---------------------------------------------------------------- psycopg2
+import psycopg2  # noqa: E402
+
+
+def pg2():
+    return psycopg2.connect(DSN)
+
+
+@check("psycopg2", "connect, server_version")
+def _():
+    with pg2() as c:
+        assert c.server_version >= 90000, c.server_version
+        return c.server_version
+
+
+@check("psycopg2", "parameters")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.execute("SELECT name, score FROM people WHERE id = %s AND name <> %s", (1, "x"))
+        assert cur.fetchall() == [("Ann", 3.5)]
+
+
+@check("psycopg2", "types of a row")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.execute("SELECT id, name, score, active, born, seen FROM people ORDER BY id")
+        rows = cur.fetchall()
+        assert rows[0] == (1, "Ann", 3.5, True, datetime.date(1990, 1, 2), datetime.datetime(2024, 1, 2, 3, 4, 5)), rows
+        assert rows[1][2] is None
+
+
+@check("psycopg2", "copy_expert TO STDOUT")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        out = io.StringIO()
+        cur.copy_expert("COPY (SELECT id, name FROM people ORDER BY id) TO STDOUT WITH (FORMAT csv)", out)
+        assert out.getvalue() == "1,Ann\n2,Bob\n", out.getvalue()
+
+
+@check("psycopg2", "copy_expert FROM STDIN")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.copy_expert("COPY people_copy FROM STDIN WITH (FORMAT csv)", io.StringIO("10,x\n11,y\n"))
+        c.commit()
+        cur.execute("SELECT count(*) FROM people_copy WHERE id >= 10")
+        assert cur.fetchone()[0] == 2
+
+
+@check("psycopg2", "current_setting('server_version_num')")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version_num')")
+        v = int(cur.fetchone()[0])
+        assert v >= 90000, v
+
+
+@check("psycopg2", "savepoint / rollback to")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.execute("SELECT 1")
+        cur.execute("SAVEPOINT s1")
+        cur.execute("RELEASE SAVEPOINT s1")
+        cur.execute("SAVEPOINT s2")
+        cur.execute("ROLLBACK TO SAVEPOINT s2")
+        c.rollback()
+
+
+@check("psycopg2", "current_user is the login role")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.execute("SELECT current_user, session_user")
+        a, b = cur.fetchone()
+        assert a == b == c.info.user, (a, b, c.info.user)
+
+
+# ---------------------------------------------------------------- psycopg 3
+import psycopg  # noqa: E402
+
+
+def pg3(**kw):
+    return psycopg.connect(DSN, **kw)
+
+
+@check("psycopg", "prepared statement reused")
+def _():
+    with pg3() as c:
+        for i in (1, 2, 1):
+            row = c.execute("SELECT name FROM people WHERE id = %s", (i,), prepare=True).fetchone()
+            assert row == ({1: "Ann", 2: "Bob"}[i],), row
+
+
+@check("psycopg", "binary cursor")
+def _():
+    with pg3() as c, c.cursor(binary=True) as cur:
+        cur.execute("SELECT id, name, score, active, born, seen FROM people WHERE id = 1")
+        assert cur.fetchone() == (1, "Ann", 3.5, True, datetime.date(1990, 1, 2), datetime.datetime(2024, 1, 2, 3, 4, 5))
+
+
+@check("psycopg", "typed parameters: int, float, numeric, bool, text, date, timestamp")
+def _():
+    with pg3() as c:
+        row = c.execute(
+            "SELECT %s::int8 + 1, %s::float8 * 2, %s::numeric, NOT %s::bool, %s::text || '!', %s::date, %s::timestamp",
+            (41, 1.25, decimal.Decimal("2.50"), False, "hi", datetime.date(2024, 2, 29), datetime.datetime(2024, 1, 1, 12, 0)),
+        ).fetchone()
+        assert row[:2] == (42, 2.5) and row[3:] == (True, "hi!", datetime.date(2024, 2, 29), datetime.datetime(2024, 1, 1, 12, 0)), row
+        assert decimal.Decimal(row[2]) == decimal.Decimal("2.5"), row
+
+
+@check("psycopg", "typed parameters: timestamptz, uuid, int[]")
+def _():
+    with pg3() as c:
+        ts = datetime.datetime(2024, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+        u = uuid.UUID("12345678-1234-5678-1234-567812345678")
+        row = c.execute("SELECT %s::timestamptz, %s::uuid::text, %s::int8[]", (ts, u, [1, 2, 3])).fetchone()
+        assert row[0] == ts and row[1] == str(u) and list(row[2]) == [1, 2, 3], row
+
+
+@check("psycopg", "COPY FROM STDIN / TO STDOUT")
+def _():
+    with pg3(autocommit=True) as c, c.cursor() as cur:
+        with cur.copy("COPY people_copy (id, name) FROM STDIN") as copy:
+            copy.write_row((20, "p3"))
+        out = []
+        with cur.copy("COPY (SELECT id, name FROM people_copy WHERE id = 20) TO STDOUT") as copy:
+            for row in copy.rows():
+                out.append(row)
+        assert out == [("20", "p3")], out
+
+
+@check("psycopg", "server-side (named) cursor")
+def _():
+    with pg3() as c, c.cursor(name="matrix_cursor") as cur:
+        cur.execute("SELECT id FROM people ORDER BY id")
+        assert cur.fetchone() == (1,)
+        assert cur.fetchall() == [(2,)]
+
+
+@check("psycopg", "comment-only query is an empty query")
+def _():
+    with pg3() as c:
+        result = c.pgconn.exec_(b"-- ping")
+        assert result.status == psycopg.pq.ExecStatus.EMPTY_QUERY, result.status
+
+
+@check("psycopg", "autocommit and transaction with savepoint")
+def _():
+    with pg3(autocommit=True) as c:
+        with c.transaction():
+            c.execute("SELECT 1")
+            with c.transaction():  # a SAVEPOINT
+                c.execute("SELECT 2")
+
+
+# ---------------------------------------------------------------- asyncpg
+import asyncpg  # noqa: E402
+
+
+@check("asyncpg", "fetch every column type")
+async def _():
+    c = await asyncpg.connect(asyncpg_url(DSN))
+    try:
+        rows = await c.fetch("SELECT id, name, score, active, born, seen FROM people ORDER BY id")
+        assert tuple(rows[0]) == (1, "Ann", 3.5, True, datetime.date(1990, 1, 2), datetime.datetime(2024, 1, 2, 3, 4, 5)), rows
+    finally:
+        await c.close()
+
+
+@check("asyncpg", "parameters and prepared statement")
+async def _():
+    c = await asyncpg.connect(asyncpg_url(DSN))
+    try:
+        stmt = await c.prepare("SELECT name FROM people WHERE id = $1")
+        assert await stmt.fetchval(2) == "Bob"
+        assert await c.fetchval("SELECT $1::int8 + 1", 41) == 42
+    finally:
+        await c.close()
+
+
+@check("asyncpg", "type introspection (array parameter)")
+async def _():
+    c = await asyncpg.connect(asyncpg_url(DSN))
+    try:
+        assert await c.fetchval("SELECT $1::int8[]", [1, 2]) == [1, 2]
+    finally:
+        await c.close()
+
+
+for r in RESULTS:
+    print(json.dumps(r))

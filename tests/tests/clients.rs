@@ -1,0 +1,154 @@
+//! The client compatibility matrix: the same checks (tests/clients/matrix.py,
+//! real psycopg2, psycopg 3 and asyncpg from PyPI) run against the machine's
+//! PostgreSQL on 127.0.0.1:5432 and against lakehouse, with the same tables and
+//! rows. Every check that passes on PostgreSQL must pass on lakehouse, except the
+//! gaps listed in KNOWN_GAPS, and a listed gap that starts passing fails the test
+//! too, so the list is always the truth. The matrix is printed as a table.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use lakehouse_tests::TestServer;
+
+/// (client, check) pairs lakehouse does not pass yet, and why.
+const KNOWN_GAPS: [(&str, &str, &str); 4] = [
+    (
+        "psycopg2",
+        "current_user is the login role",
+        "current_user and session_user both become session_user() in the pg-catalog rewrite: duplicate column names",
+    ),
+    (
+        "psycopg",
+        "typed parameters: timestamptz, uuid, int[]",
+        "no uuid type in DataFusion SQL",
+    ),
+    (
+        "psycopg",
+        "server-side (named) cursor",
+        "DECLARE / FETCH / CLOSE are not implemented",
+    ),
+    (
+        "asyncpg",
+        "type introspection (array parameter)",
+        "asyncpg's recursive pg_type introspection query loops on our pg_type rows",
+    ),
+];
+
+const SETUP: &str = "CREATE TABLE people (id BIGINT, name TEXT, score DOUBLE PRECISION, active BOOLEAN, born DATE, seen TIMESTAMP); \
+    INSERT INTO people VALUES (1, 'Ann', 3.5, true, '1990-01-02', '2024-01-02 03:04:05'), \
+    (2, 'Bob', NULL, false, '1985-06-07', '2024-02-03 04:05:06'); \
+    CREATE TABLE people_copy (id BIGINT, name TEXT)";
+
+fn clients_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients")
+}
+
+/// The venv python with the pinned client libraries (created on first use).
+fn python() -> String {
+    let out = Command::new(clients_dir().join("setup-venv"))
+        .output()
+        .expect("run tests/clients/setup-venv");
+    assert!(
+        out.status.success(),
+        "setup-venv failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs the matrix against `dsn`: (client, check) -> (ok, detail).
+fn run_matrix(python: &str, dsn: &str) -> BTreeMap<(String, String), (bool, String)> {
+    let out = Command::new(python)
+        .arg(clients_dir().join("matrix.py"))
+        .arg(dsn)
+        .output()
+        .expect("run matrix.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !stdout.trim().is_empty(),
+        "matrix.py failed on {dsn}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON result line");
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (
+                (text("client"), text("check")),
+                (v["ok"].as_bool().unwrap_or(false), text("detail")),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_check_that_passes_on_postgres_passes_on_lakehouse() {
+    let python = python();
+
+    // PostgreSQL: a schema of our own in the `test` database.
+    let pg = lakehouse_tests::connect("host=127.0.0.1 port=5432 user=postgres dbname=test")
+        .await
+        .expect("the machine's PostgreSQL on 127.0.0.1:5432");
+    pg.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS lh_matrix CASCADE; CREATE SCHEMA lh_matrix; SET search_path = lh_matrix; {SETUP}"
+    ))
+    .await
+    .expect("PostgreSQL tables");
+    let reference = run_matrix(
+        &python,
+        "host=127.0.0.1 port=5432 user=postgres dbname=test options=-csearch_path=lh_matrix",
+    );
+
+    let server = TestServer::start();
+    server
+        .client()
+        .await
+        .batch_execute(SETUP)
+        .await
+        .expect("lakehouse tables");
+    let dsn = format!(
+        "host=127.0.0.1 port={} user={} password={} dbname=lakehouse",
+        server.port,
+        lakehouse_tests::USER,
+        lakehouse_tests::PASSWORD
+    );
+    let ours = run_matrix(&python, &dsn);
+    pg.batch_execute("DROP SCHEMA IF EXISTS lh_matrix CASCADE")
+        .await
+        .ok();
+
+    println!("| client | check | PostgreSQL | lakehouse |");
+    println!("|---|---|---|---|");
+    let mut problems = Vec::new();
+    for ((client, check), (pg_ok, pg_detail)) in &reference {
+        let (ok, detail) = ours
+            .get(&(client.clone(), check.clone()))
+            .cloned()
+            .unwrap_or((false, "not run".into()));
+        let mark = |ok: bool| if ok { "pass" } else { "FAIL" };
+        println!(
+            "| {client} | {check} | {} | {}{} |",
+            mark(*pg_ok),
+            mark(ok),
+            if ok {
+                String::new()
+            } else {
+                format!(": {}", detail.replace('\n', " "))
+            }
+        );
+        let known = KNOWN_GAPS.iter().any(|(c, k, _)| c == client && k == check);
+        match (*pg_ok, ok, known) {
+            (false, _, _) => problems.push(format!(
+                "{client} / {check} fails on PostgreSQL itself: {pg_detail}"
+            )),
+            (true, false, false) => problems.push(format!("{client} / {check}: {detail}")),
+            (true, true, true) => problems.push(format!(
+                "{client} / {check} passes now: remove it from KNOWN_GAPS"
+            )),
+            _ => {}
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
