@@ -94,6 +94,37 @@ pub async fn execute(
         } => copy_from_start(session, &table, &columns, &format).await,
         Command::CopyTo { source, format } => copy_to(session, source, format).await,
         Command::Query(statement) => run_statement(state, session, *statement, params).await,
+        Command::Declare { name, query } => {
+            match run_statement(state, session, *query, params).await? {
+                Output::Rows { schema, stream } => {
+                    session.cursors.declare(&name, schema, stream).await?;
+                    Ok(Output::Done(Tag::new("DECLARE CURSOR")))
+                }
+                _ => Err(ServerError::sql(
+                    "42P11",
+                    "DECLARE CURSOR needs a query that returns rows",
+                )),
+            }
+        }
+        Command::Fetch { name, count } => {
+            let (schema, batches) = session.cursors.fetch(&name, count).await?;
+            let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                schema.clone(),
+                futures::stream::iter(batches.into_iter().map(Ok)),
+            );
+            Ok(Output::Rows {
+                schema,
+                stream: Box::pin(stream),
+            })
+        }
+        Command::Close(name) => {
+            session.cursors.close(name.as_deref()).await?;
+            Ok(Output::Done(Tag::new(if name.is_some() {
+                "CLOSE CURSOR"
+            } else {
+                "CLOSE CURSOR ALL"
+            })))
+        }
     }
 }
 

@@ -62,10 +62,80 @@ impl SqlParser {
 
     pub fn parse(&self, sql: &str) -> ServerResult<Vec<Statement>> {
         refuse_external_tables(sql)?;
+        let sql = name_special_registers(sql);
         self.compat
-            .parse(sql)
+            .parse(&sql)
             .map_err(|e| ServerError::sql("42601", format!("syntax error: {e}")))
     }
+}
+
+/// Parenthesis-less special registers that Postgres names after themselves.
+const SPECIAL_REGISTERS: [&str; 6] = [
+    "current_user",
+    "session_user",
+    "user",
+    "current_role",
+    "current_catalog",
+    "current_schema",
+];
+
+/// `SELECT current_user, session_user` names its columns `current_user` and
+/// `session_user` in Postgres. The compatibility rewrite turns both into
+/// `session_user()` calls, which DataFusion would name alike (and refuse as
+/// duplicates), so an unaliased special register in a select list gets its own
+/// name as alias first. SQL that does not parse is passed on untouched, for the
+/// real parser to report.
+fn name_special_registers(sql: &str) -> std::borrow::Cow<'_, str> {
+    use datafusion::sql::sqlparser::ast::{Expr, FunctionArguments, Ident, SelectItem, SetExpr};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    let lower = sql.to_ascii_lowercase();
+    if !SPECIAL_REGISTERS.iter().any(|r| lower.contains(r)) {
+        return sql.into();
+    }
+    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+        return sql.into();
+    };
+    let mut changed = false;
+    for statement in &mut statements {
+        let Statement::Query(query) = statement else {
+            continue;
+        };
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            continue;
+        };
+        for item in &mut select.projection {
+            let SelectItem::UnnamedExpr(expr) = item else {
+                continue;
+            };
+            let name = match &*expr {
+                Expr::Function(f) if matches!(f.args, FunctionArguments::None) => {
+                    f.name.to_string().to_ascii_lowercase()
+                }
+                Expr::Identifier(ident) if ident.quote_style.is_none() => {
+                    ident.value.to_ascii_lowercase()
+                }
+                _ => continue,
+            };
+            if SPECIAL_REGISTERS.contains(&name.as_str()) {
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: Ident::with_quote('"', name),
+                };
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return sql.into();
+    }
+    statements
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(";\n")
+        .into()
 }
 
 /// DataFusion's `CREATE [UNBOUNDED] EXTERNAL TABLE` reads server files; it is
@@ -254,8 +324,32 @@ async fn to_response(
 fn rows_tag(command: &Command) -> &'static str {
     match command {
         Command::Show(_) => "SHOW",
+        Command::Fetch { .. } => "FETCH",
         _ => "SELECT",
     }
+}
+
+/// A DECLAREd cursor is also a protocol-level portal of the same name, as in
+/// PostgreSQL: psycopg describes its server-side cursors that way. Describing
+/// the portal gives the cursor's columns; executing it fetches the rest.
+fn register_cursor_portal<C>(client: &C, name: &str)
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore<Statement = PreparedStatement>,
+{
+    let statement = Arc::new(StoredStatement::new(
+        String::new(),
+        PreparedStatement {
+            command: Command::Fetch {
+                name: name.to_string(),
+                count: None,
+            },
+        },
+        Vec::new(),
+    ));
+    client
+        .portal_store()
+        .put_portal(Arc::new(Portal::new_cursor(name.to_string(), statement)));
 }
 
 /// Sends the session's queued NOTICEs (from functions the statement ran, or from
@@ -349,6 +443,14 @@ impl LakehouseHandler {
                 };
                 Ok((Some(Arc::new(Schema::new(fields))), Vec::new()))
             }
+            Command::Fetch { name, .. } => {
+                Ok((Some(session.cursors.schema(name).await?), Vec::new()))
+            }
+            Command::Declare { query, .. } => {
+                // DECLARE returns no rows; its query's parameters are the statement's.
+                let plan = engine::plan(session, query.as_ref().clone(), None).await?;
+                Ok((None, params::inferred_types(&plan)?))
+            }
             Command::Query(statement) => {
                 let plan = engine::plan(session, statement.as_ref().clone(), None).await?;
                 let types = params::inferred_types(&plan)?;
@@ -431,6 +533,10 @@ impl ExtendedQueryHandler for LakehouseHandler {
     {
         let session = session_of(client)?;
         let command = portal.statement.statement.command.clone();
+        let declared = match &command {
+            Command::Declare { name, .. } => Some(name.clone()),
+            _ => None,
+        };
         let failed = client.transaction_status() == TransactionStatus::Error;
         let bind = |types: &[Option<DataType>]| {
             params::decode(portal, &portal.statement.parameter_types, types)
@@ -447,6 +553,9 @@ impl ExtendedQueryHandler for LakehouseHandler {
         }
         .await;
         send_notices(client, &session).await?;
+        if let (Ok(_), Some(name)) = (&result, declared) {
+            register_cursor_portal(client, &name);
+        }
         result.map_err(|e: ServerError| -> PgWireError { e.into() })
     }
 }

@@ -6,6 +6,7 @@
 mod auth;
 mod cancel;
 mod copy_out;
+mod cursors;
 mod encode;
 mod engine;
 mod error;

@@ -9,6 +9,7 @@ use lakehouse_ingest::pg_copy::CopyInFormat;
 use lakehouse_udfs::SessionNotices;
 
 use crate::cancel::CancelSignal;
+use crate::cursors::Cursors;
 use crate::settings::Settings;
 
 /// A `COPY ... FROM STDIN` in progress.
@@ -34,6 +35,8 @@ pub struct Session {
     pub copy_in: tokio::sync::Mutex<Option<CopyIn>>,
     /// Raised by cancel requests for this session's backend key.
     pub cancel: Arc<CancelSignal>,
+    /// Open SQL cursors (DECLARE / FETCH / CLOSE).
+    pub cursors: Cursors,
     /// NOTICEs raised by functions and this session's background jobs, sent
     /// before the next response.
     pub notices: SessionNotices,
@@ -54,6 +57,7 @@ impl Session {
             ctx,
             copy_in: tokio::sync::Mutex::new(None),
             cancel: Arc::default(),
+            cursors: Cursors::default(),
             notices,
         }
     }

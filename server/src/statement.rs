@@ -2,8 +2,9 @@
 //! settings, COPY) and what goes to DataFusion.
 
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr, ObjectName,
-    ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
+    CloseCursor, CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget,
+    Declare, DeclareType, Expr, FetchDirection, ObjectName, ObjectType, Reset, Set, Statement,
+    Value, ValueWithSpan,
 };
 
 use crate::error::{ServerError, ServerResult};
@@ -148,6 +149,18 @@ pub enum Command {
         source: CopyOutSource,
         format: CopyFormat,
     },
+    /// `DECLARE name CURSOR FOR query`.
+    Declare {
+        name: String,
+        query: Box<Statement>,
+    },
+    /// `FETCH [FORWARD] n | ALL | NEXT FROM name`; `None` = all remaining rows.
+    Fetch {
+        name: String,
+        count: Option<usize>,
+    },
+    /// `CLOSE name` / `CLOSE ALL` (`None`).
+    Close(Option<String>),
     /// Accepted and ignored, with this command tag (e.g. DISCARD ALL).
     NoOp(&'static str),
     /// Planned and run by DataFusion.
@@ -158,7 +171,7 @@ impl Command {
     /// Whether the command returns rows (needs a row description).
     pub fn returns_rows(&self) -> bool {
         match self {
-            Command::Show(_) => true,
+            Command::Show(_) | Command::Fetch { .. } => true,
             Command::Query(s) => statement_returns_rows(s),
             _ => false,
         }
@@ -194,6 +207,49 @@ fn set_value_text(values: &[Expr]) -> String {
 
 fn is_default(values: &[Expr]) -> bool {
     matches!(values, [Expr::Identifier(i)] if i.value.eq_ignore_ascii_case("default"))
+}
+
+fn declare(mut stmts: Vec<Declare>) -> ServerResult<Command> {
+    let unsupported =
+        || ServerError::Unsupported("DECLARE other than one CURSOR FOR a query".into());
+    if stmts.len() != 1 {
+        return Err(unsupported());
+    }
+    let declare = stmts.remove(0);
+    match (
+        declare.declare_type,
+        declare.for_query,
+        declare.names.first(),
+    ) {
+        (Some(DeclareType::Cursor), Some(query), Some(name)) => Ok(Command::Declare {
+            name: name.value.clone(),
+            query: Box::new(Statement::Query(query)),
+        }),
+        _ => Err(unsupported()),
+    }
+}
+
+/// Rows a FETCH asks for (forward only); `None` means all remaining.
+fn fetch_count(direction: &FetchDirection) -> ServerResult<Option<usize>> {
+    let number = |v: &ValueWithSpan| match &v.value {
+        Value::Number(n, _) => n
+            .parse::<usize>()
+            .map_err(|_| ServerError::sql("22023", format!("invalid FETCH count {n}"))),
+        other => Err(ServerError::sql(
+            "22023",
+            format!("invalid FETCH count {other}"),
+        )),
+    };
+    match direction {
+        FetchDirection::Next | FetchDirection::Forward { limit: None } => Ok(Some(1)),
+        FetchDirection::Count { limit } | FetchDirection::Forward { limit: Some(limit) } => {
+            number(limit).map(Some)
+        }
+        FetchDirection::All | FetchDirection::ForwardAll => Ok(None),
+        other => Err(ServerError::Unsupported(format!(
+            "FETCH {other} (cursors are forward-only)"
+        ))),
+    }
 }
 
 /// Classifies one parsed statement.
@@ -250,6 +306,17 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
             Reset::ConfigurationParameter(name) => Command::Reset(Some(name.to_string())),
         },
         Statement::Discard { .. } => Command::NoOp("DISCARD ALL"),
+        Statement::Declare { stmts } => declare(stmts)?,
+        Statement::Fetch {
+            name, direction, ..
+        } => Command::Fetch {
+            name: name.value,
+            count: fetch_count(&direction)?,
+        },
+        Statement::Close { cursor } => Command::Close(match cursor {
+            CloseCursor::All => None,
+            CloseCursor::Specific { name } => Some(name.value),
+        }),
         Statement::Copy {
             source,
             to,

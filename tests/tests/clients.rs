@@ -12,21 +12,11 @@ use std::process::Command;
 use lakehouse_tests::TestServer;
 
 /// (client, check) pairs lakehouse does not pass yet, and why.
-const KNOWN_GAPS: [(&str, &str, &str); 4] = [
-    (
-        "psycopg2",
-        "current_user is the login role",
-        "current_user and session_user both become session_user() in the pg-catalog rewrite: duplicate column names",
-    ),
+const KNOWN_GAPS: [(&str, &str, &str); 2] = [
     (
         "psycopg",
         "typed parameters: timestamptz, uuid, int[]",
         "no uuid type in DataFusion SQL",
-    ),
-    (
-        "psycopg",
-        "server-side (named) cursor",
-        "DECLARE / FETCH / CLOSE are not implemented",
     ),
     (
         "asyncpg",
