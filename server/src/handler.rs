@@ -44,6 +44,61 @@ use crate::statement::{Command, CopyFormat, CopyKind, classify};
 #[derive(Debug, Clone)]
 pub struct PreparedStatement {
     pub command: Command,
+    /// Placeholders the SQL casts to `oid` / `oid[]` (`$1::oid[]`), which
+    /// DataFusion plans as plain integers; drivers expect the oid types back in
+    /// the parameter description (asyncpg decodes `oid[]` natively, not `int4[]`).
+    pub oid_params: Vec<(usize, Type)>,
+}
+
+impl PreparedStatement {
+    /// The client's declared parameter types, with the oid placeholders filled in.
+    pub fn declared_types(&self, from_parse: &[Option<Type>]) -> Vec<Option<Type>> {
+        let mut types = from_parse.to_vec();
+        for (i, ty) in &self.oid_params {
+            if types.len() <= *i {
+                types.resize(i + 1, None);
+            }
+            if matches!(&types[*i], None | Some(Type::UNKNOWN)) {
+                types[*i] = Some(ty.clone());
+            }
+        }
+        types
+    }
+}
+
+/// `$n::oid` and `$n::oid[]` casts in `sql` (0-based parameter index).
+fn oid_placeholders(sql: &str) -> Vec<(usize, Type)> {
+    use datafusion::sql::sqlparser::ast::{Expr, Value, visit_expressions};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    if !sql.to_ascii_lowercase().contains("oid") {
+        return Vec::new();
+    }
+    let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let _ = visit_expressions(&statements, |expr| {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && let Expr::Value(v) = inner.as_ref()
+            && let Value::Placeholder(p) = &v.value
+            && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            && n > 0
+        {
+            match data_type.to_string().to_ascii_lowercase().as_str() {
+                "oid" => found.push((n - 1, Type::OID)),
+                "oid[]" => found.push((n - 1, Type::OID_ARRAY)),
+                _ => {}
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
 }
 
 /// Splits SQL text into statements, with the client-compatibility rewrites
@@ -188,6 +243,7 @@ impl QueryParser for SqlParser {
                 let statement = statements.remove(0);
                 Ok(Some(PreparedStatement {
                     command: classify(statement)?,
+                    oid_params: oid_placeholders(sql),
                 }))
             }
             _ => Err(ServerError::sql(
@@ -344,6 +400,7 @@ where
                 name: name.to_string(),
                 count: None,
             },
+            oid_params: Vec::new(),
         },
         Vec::new(),
     ));
@@ -488,9 +545,10 @@ impl ExtendedQueryHandler for LakehouseHandler {
         let (schema, inferred) = self
             .describe_plan(&session, &target.statement.command)
             .await?;
-        let count = inferred.len().max(target.parameter_types.len());
+        let declared = target.statement.declared_types(&target.parameter_types);
+        let count = inferred.len().max(declared.len());
         let parameters = (0..count)
-            .map(|i| params::wire_type(&target.parameter_types, &inferred, i))
+            .map(|i| params::wire_type(&declared, &inferred, i))
             .collect();
         let fields = schema
             .map(|s| field_infos(&s, &Format::UnifiedText))
@@ -539,7 +597,11 @@ impl ExtendedQueryHandler for LakehouseHandler {
         };
         let failed = client.transaction_status() == TransactionStatus::Error;
         let bind = |types: &[Option<DataType>]| {
-            params::decode(portal, &portal.statement.parameter_types, types)
+            let declared = portal
+                .statement
+                .statement
+                .declared_types(&portal.statement.parameter_types);
+            params::decode(portal, &declared, types)
         };
         let params: Option<engine::BindParams<'_>> = (portal.parameter_len() > 0).then_some(&bind);
         let cancelled = session

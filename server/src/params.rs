@@ -94,8 +94,45 @@ fn decode_one<S: Clone>(portal: &Portal<S>, i: usize, ty: &Type) -> ServerResult
             Some("UTC".into()),
         ),
         Type::BYTEA => ScalarValue::Binary(get!(Vec<u8>)),
+        Type::OID => ScalarValue::Int64(get!(u32).map(i64::from)),
+        Type::BOOL_ARRAY => list(get!(Vec<Option<bool>>), DataType::Boolean)?,
+        Type::INT2_ARRAY => list(get!(Vec<Option<i16>>), DataType::Int16)?,
+        Type::INT4_ARRAY => list(get!(Vec<Option<i32>>), DataType::Int32)?,
+        Type::INT8_ARRAY => list(get!(Vec<Option<i64>>), DataType::Int64)?,
+        Type::OID_ARRAY => list(
+            get!(Vec<Option<u32>>).map(|v| v.into_iter().map(|o| o.map(i64::from)).collect()),
+            DataType::Int64,
+        )?,
+        Type::FLOAT4_ARRAY => list(get!(Vec<Option<f32>>), DataType::Float32)?,
+        Type::FLOAT8_ARRAY => list(get!(Vec<Option<f64>>), DataType::Float64)?,
+        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY => list(get!(Vec<Option<String>>), DataType::Utf8)?,
         _ => ScalarValue::Utf8(get!(String)),
     })
+}
+
+/// An array parameter as a one-row list scalar of `element` values.
+fn list<T>(values: Option<Vec<Option<T>>>, element: DataType) -> ServerResult<ScalarValue>
+where
+    ScalarValue: From<Option<T>>,
+{
+    let Some(values) = values else {
+        return ScalarValue::try_from(&DataType::new_list(element, true))
+            .map_err(|e| ServerError::sql("22P02", e.to_string()));
+    };
+    let scalars: Vec<ScalarValue> = values.into_iter().map(ScalarValue::from).collect();
+    let scalars = scalars
+        .into_iter()
+        .map(|v| {
+            if v.is_null() {
+                ScalarValue::try_from(&element).unwrap_or(v)
+            } else {
+                v
+            }
+        })
+        .collect::<Vec<_>>();
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+        &scalars, &element,
+    )))
 }
 
 /// Parameter types of a planned statement, `$1..$n` in order: DataFusion's

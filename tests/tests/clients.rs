@@ -21,7 +21,7 @@ const KNOWN_GAPS: [(&str, &str, &str); 2] = [
     (
         "asyncpg",
         "type introspection (array parameter)",
-        "asyncpg's recursive pg_type introspection query loops on our pg_type rows",
+        "asyncpg's introspection query returns oid[] columns that DataFusion types as int4[]; asyncpg has no int4[] codec before introspecting, so it recurses",
     ),
 ];
 

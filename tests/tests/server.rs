@@ -182,6 +182,19 @@ async fn extended_protocol_binary_params_and_results() {
         .unwrap();
     assert_eq!(nulls.get::<_, Option<i64>>(0), None);
     assert_eq!(nulls.get::<_, Option<String>>(1), None);
+    // Binary array parameters (and `oid` placeholders described as oid types).
+    let r = c
+        .query_one(
+            "SELECT $1::int8[], $2::text[], $3::float8[]",
+            &[&vec![1i64, 2, 3], &vec!["a", "b"], &vec![0.5f64]],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, Vec<i64>>(0), vec![1, 2, 3]);
+    assert_eq!(r.get::<_, Vec<String>>(1), vec!["a", "b"]);
+    assert_eq!(r.get::<_, Vec<f64>>(2), vec![0.5]);
+    let st = c.prepare("SELECT $1::oid[]").await.unwrap();
+    assert_eq!(st.params()[0], tokio_postgres::types::Type::OID_ARRAY);
     // Text parameter, named statement reused.
     let st = c
         .prepare("SELECT count(*) FROM typed WHERE t = $1")
