@@ -295,10 +295,15 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
                 .map(|i| i.value.clone())
                 .collect::<Vec<_>>()
                 .join(" ");
-            if name.eq_ignore_ascii_case("all") {
-                Command::Show(None)
-            } else {
-                Command::Show(Some(name))
+            // Postgres' multi-word spellings of parameters (SQLAlchemy runs
+            // `SHOW TRANSACTION ISOLATION LEVEL` on every new connection).
+            match name.to_ascii_lowercase().as_str() {
+                "all" => Command::Show(None),
+                "transaction isolation level" => {
+                    Command::Show(Some("transaction_isolation".into()))
+                }
+                "time zone" => Command::Show(Some("TimeZone".into())),
+                _ => Command::Show(Some(name)),
             }
         }
         Statement::Reset(r) => match r.reset {

@@ -236,5 +236,82 @@ async def _():
         await c.close()
 
 
+# ---------------------------------------------------------------- SQLAlchemy 2 / pandas
+import pandas  # noqa: E402
+import sqlalchemy  # noqa: E402
+
+
+def engine():
+    from psycopg.conninfo import conninfo_to_dict
+
+    d = conninfo_to_dict(DSN)
+    url = sqlalchemy.engine.URL.create(
+        "postgresql+psycopg2",
+        username=d.get("user"),
+        password=d.get("password"),
+        host=d.get("host"),
+        port=int(d.get("port", 5432)),
+        database=d.get("dbname"),
+    )
+    args = {"options": d["options"]} if "options" in d else {}
+    return sqlalchemy.create_engine(url, connect_args=args)
+
+
+@check("sqlalchemy", "inspector: table names, has_table")
+def _():
+    insp = sqlalchemy.inspect(engine())
+    names = insp.get_table_names()
+    assert "people" in names and "people_copy" in names, names
+    assert insp.has_table("people") and not insp.has_table("nope")
+
+
+@check("sqlalchemy", "inspector: columns and types")
+def _():
+    cols = sqlalchemy.inspect(engine()).get_columns("people")
+    got = [(c["name"], str(c["type"])) for c in cols]
+    assert got == [("id", "BIGINT"), ("name", "TEXT"), ("score", "DOUBLE PRECISION"),
+                   ("active", "BOOLEAN"), ("born", "DATE"), ("seen", "TIMESTAMP")], got
+
+
+@check("sqlalchemy", "inspector: schema names")
+def _():
+    names = sqlalchemy.inspect(engine()).get_schema_names()
+    assert "public" in names, names
+
+
+@check("sqlalchemy", "inspector: pk, foreign keys, indexes, unique constraints")
+def _():
+    insp = sqlalchemy.inspect(engine())
+    assert insp.get_pk_constraint("people")["constrained_columns"] == []
+    assert insp.get_foreign_keys("people") == []
+    assert insp.get_indexes("people") == []
+    assert insp.get_unique_constraints("people") == []
+
+
+@check("sqlalchemy", "inspector: table comment")
+def _():
+    assert sqlalchemy.inspect(engine()).get_table_comment("people")["text"] is None
+
+
+@check("pandas", "read_sql")
+def _():
+    df = pandas.read_sql("SELECT id, name, score FROM people ORDER BY id", engine())
+    assert list(df["name"]) == ["Ann", "Bob"] and df["score"].isna().tolist() == [False, True], df
+
+
+@check("pandas", "read_sql_table")
+def _():
+    df = pandas.read_sql_table("people", engine())
+    assert len(df) == 2 and list(df.columns)[:2] == ["id", "name"], df
+
+
+@check("pandas", "to_sql (append) and read back")
+def _():
+    eng = engine()
+    pandas.DataFrame({"id": [30, 31], "name": ["q", "r"]}).to_sql("people_copy", eng, if_exists="append", index=False)
+    df = pandas.read_sql("SELECT name FROM people_copy WHERE id >= 30 ORDER BY id", eng)
+    assert list(df["name"]) == ["q", "r"], df
+
+
 for r in RESULTS:
     print(json.dumps(r))

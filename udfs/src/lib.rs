@@ -16,6 +16,7 @@ mod import_roots;
 mod ingest_csv;
 mod models;
 mod notices;
+mod pg_type_is_visible;
 mod rag;
 mod retrieval;
 mod session_settings;
@@ -71,6 +72,7 @@ pub fn register_session_functions(
 ) {
     let (user, notices) = (session.user.as_str(), &session.notices);
     ctx.register_udf(version::version());
+    ctx.register_udf(pg_type_is_visible::pg_type_is_visible());
     for udf in current_setting::setting_functions(session.settings.clone()) {
         ctx.register_udf(udf);
     }
