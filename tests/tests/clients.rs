@@ -1,5 +1,6 @@
 //! The client compatibility matrix: the same checks (tests/clients/matrix.py,
-//! real psycopg2, psycopg 3, asyncpg, SQLAlchemy 2 and pandas from PyPI) run against the machine's
+//! real psycopg2, psycopg 3, asyncpg, SQLAlchemy 2 and pandas from PyPI;
+//! tests/clients/matrix.mjs, node `pg` from npm) run against the machine's
 //! PostgreSQL on 127.0.0.1:5432 and against lakehouse, with the same tables and
 //! rows. Every check that passes on PostgreSQL must pass on lakehouse, except the
 //! gaps listed in KNOWN_GAPS, and a listed gap that starts passing fails the test
@@ -44,32 +45,54 @@ fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients")
 }
 
-/// The venv python with the pinned client libraries (created on first use).
-fn python() -> String {
-    let out = Command::new(clients_dir().join("setup-venv"))
+/// Runs a `tests/clients/setup-*` script (installs the pinned clients once) and
+/// returns what it prints: the venv's python, or the node_modules path.
+fn setup(script: &str) -> String {
+    let out = Command::new(clients_dir().join(script))
         .output()
-        .expect("run tests/clients/setup-venv");
+        .unwrap_or_else(|e| panic!("run tests/clients/{script}: {e}"));
     assert!(
         out.status.success(),
-        "setup-venv failed: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Runs the matrix against `dsn`: (client, check) -> (ok, detail).
-fn run_matrix(python: &str, dsn: &str) -> BTreeMap<(String, String), (bool, String)> {
-    let out = Command::new(python)
-        .arg(clients_dir().join("matrix.py"))
-        .arg(dsn)
-        .output()
-        .expect("run matrix.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && !stdout.trim().is_empty(),
-        "matrix.py failed on {dsn}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// The matrix scripts, each as a command that takes the DSN as last argument.
+struct Matrix {
+    python: String,
+    node_path: String,
+}
+
+impl Matrix {
+    fn commands(&self) -> Vec<Command> {
+        let mut python = Command::new(&self.python);
+        python.arg(clients_dir().join("matrix.py"));
+        let mut node = Command::new("node");
+        node.arg(clients_dir().join("matrix.mjs"))
+            .env("NODE_PATH", &self.node_path);
+        vec![python, node]
+    }
+
+    /// Every check against `dsn`: (client, check) -> (ok, detail).
+    fn run(&self, dsn: &str) -> BTreeMap<(String, String), (bool, String)> {
+        let mut results = BTreeMap::new();
+        for mut command in self.commands() {
+            let out = command.arg(dsn).output().expect("run a matrix script");
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success() && !stdout.trim().is_empty(),
+                "{command:?} failed on {dsn}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            results.extend(parse_results(&stdout));
+        }
+        results
+    }
+}
+
+fn parse_results(stdout: &str) -> BTreeMap<(String, String), (bool, String)> {
     stdout
         .lines()
         .map(|line| {
@@ -85,7 +108,10 @@ fn run_matrix(python: &str, dsn: &str) -> BTreeMap<(String, String), (bool, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_check_that_passes_on_postgres_passes_on_lakehouse() {
-    let python = python();
+    let matrix = Matrix {
+        python: setup("setup-venv"),
+        node_path: setup("setup-node"),
+    };
 
     // PostgreSQL: a schema of our own in the `test` database.
     let pg = lakehouse_tests::connect("host=127.0.0.1 port=5432 user=postgres dbname=test")
@@ -96,10 +122,8 @@ async fn every_client_check_that_passes_on_postgres_passes_on_lakehouse() {
     ))
     .await
     .expect("PostgreSQL tables");
-    let reference = run_matrix(
-        &python,
-        "host=127.0.0.1 port=5432 user=postgres dbname=test options=-csearch_path=lh_matrix",
-    );
+    let reference = matrix
+        .run("host=127.0.0.1 port=5432 user=postgres dbname=test options=-csearch_path=lh_matrix");
 
     let server = TestServer::start();
     server
@@ -114,7 +138,7 @@ async fn every_client_check_that_passes_on_postgres_passes_on_lakehouse() {
         lakehouse_tests::USER,
         lakehouse_tests::PASSWORD
     );
-    let ours = run_matrix(&python, &dsn);
+    let ours = matrix.run(&dsn);
     pg.batch_execute("DROP SCHEMA IF EXISTS lh_matrix CASCADE")
         .await
         .ok();
