@@ -1,6 +1,6 @@
 //! The client compatibility matrix: the same checks (tests/clients/matrix.py,
 //! real psycopg2, psycopg 3, asyncpg, SQLAlchemy 2 and pandas from PyPI;
-//! tests/clients/matrix.mjs, node `pg` from npm) run against the machine's
+//! tests/clients/matrix.mjs, node `pg` from npm; pgbench) run against the machine's
 //! PostgreSQL on 127.0.0.1:5432 and against lakehouse, with the same tables and
 //! rows. Every check that passes on PostgreSQL must pass on lakehouse, except the
 //! gaps listed in KNOWN_GAPS, and a listed gap that starts passing fails the test
@@ -92,6 +92,67 @@ impl Matrix {
     }
 }
 
+/// pgbench, 16 clients x 20 transactions of a select-only script, in simple and
+/// extended query mode: ok when both exit 0 with no failed transaction.
+fn pgbench(
+    host_port: (&str, u16),
+    user: &str,
+    password: &str,
+    db: &str,
+    options: &str,
+) -> (bool, String) {
+    let script = std::env::temp_dir().join(format!("lh-pgbench-{}.sql", std::process::id()));
+    let _ = std::fs::write(
+        &script,
+        "\\set id random(1, 2)\nSELECT name, score FROM people WHERE id = :id;\n",
+    );
+    let mut details = Vec::new();
+    let mut ok = true;
+    for mode in ["simple", "extended"] {
+        let out = Command::new("pgbench")
+            .args([
+                "-n",
+                "-M",
+                mode,
+                "-c",
+                "16",
+                "-j",
+                "2",
+                "-t",
+                "20",
+                "-h",
+                host_port.0,
+            ])
+            .args(["-p", &host_port.1.to_string(), "-U", user, "-f"])
+            .arg(&script)
+            .arg(db)
+            .env("PGPASSWORD", password)
+            .env("PGOPTIONS", options)
+            .output();
+        match out {
+            Ok(out) => {
+                let text = String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr);
+                let clean = out.status.success()
+                    && text.contains("number of failed transactions: 0 ")
+                    && text.contains("number of transactions actually processed: 320/320");
+                ok &= clean;
+                let tps = text.lines().find(|l| l.starts_with("tps")).unwrap_or("");
+                details.push(format!(
+                    "{mode}: {}",
+                    if clean { tps.to_string() } else { text }
+                ));
+            }
+            Err(e) => {
+                ok = false;
+                details.push(format!("{mode}: cannot run pgbench: {e}"));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&script);
+    (ok, details.join("; "))
+}
+
 fn parse_results(stdout: &str) -> BTreeMap<(String, String), (bool, String)> {
     stdout
         .lines()
@@ -122,8 +183,22 @@ async fn every_client_check_that_passes_on_postgres_passes_on_lakehouse() {
     ))
     .await
     .expect("PostgreSQL tables");
-    let reference = matrix
+    let mut reference = matrix
         .run("host=127.0.0.1 port=5432 user=postgres dbname=test options=-csearch_path=lh_matrix");
+    let pgbench_check = (
+        "pgbench".to_string(),
+        "16 clients, select-only script".to_string(),
+    );
+    reference.insert(
+        pgbench_check.clone(),
+        pgbench(
+            ("127.0.0.1", 5432),
+            "postgres",
+            "",
+            "test",
+            "-csearch_path=lh_matrix",
+        ),
+    );
 
     let server = TestServer::start();
     server
@@ -138,7 +213,17 @@ async fn every_client_check_that_passes_on_postgres_passes_on_lakehouse() {
         lakehouse_tests::USER,
         lakehouse_tests::PASSWORD
     );
-    let ours = matrix.run(&dsn);
+    let mut ours = matrix.run(&dsn);
+    ours.insert(
+        pgbench_check,
+        pgbench(
+            ("127.0.0.1", server.port),
+            lakehouse_tests::USER,
+            lakehouse_tests::PASSWORD,
+            "lakehouse",
+            "",
+        ),
+    );
     pg.batch_execute("DROP SCHEMA IF EXISTS lh_matrix CASCADE")
         .await
         .ok();
