@@ -31,6 +31,7 @@ use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::{CommandComplete, TransactionStatus};
 
 use crate::cancel::cancellable;
+use crate::compat_rewrite;
 use crate::copy_out::CopyLineEncoder;
 use crate::encode::{self, field_infos};
 use crate::engine::{self, MAX_COPY_BYTES, Output};
@@ -66,41 +67,6 @@ impl PreparedStatement {
     }
 }
 
-/// `$n::oid` and `$n::oid[]` casts in `sql` (0-based parameter index).
-fn oid_placeholders(sql: &str) -> Vec<(usize, Type)> {
-    use datafusion::sql::sqlparser::ast::{Expr, Value, visit_expressions};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    if !sql.to_ascii_lowercase().contains("oid") {
-        return Vec::new();
-    }
-    let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    let _ = visit_expressions(&statements, |expr| {
-        if let Expr::Cast {
-            expr: inner,
-            data_type,
-            ..
-        } = expr
-            && let Expr::Value(v) = inner.as_ref()
-            && let Value::Placeholder(p) = &v.value
-            && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
-            && n > 0
-        {
-            match data_type.to_string().to_ascii_lowercase().as_str() {
-                "oid" => found.push((n - 1, Type::OID)),
-                "oid[]" => found.push((n - 1, Type::OID_ARRAY)),
-                _ => {}
-            }
-        }
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    found
-}
-
 /// Splits SQL text into statements, with the client-compatibility rewrites
 /// (`::regclass`, `OPERATOR(pg_catalog.~)`, ...) psql and drivers rely on.
 #[derive(Debug)]
@@ -116,81 +82,22 @@ impl SqlParser {
     }
 
     pub fn parse(&self, sql: &str) -> ServerResult<Vec<Statement>> {
+        Ok(self.parse_with_oid_params(sql)?.0)
+    }
+
+    /// Parses, also returning the placeholders the SQL casts to oid types.
+    fn parse_with_oid_params(
+        &self,
+        sql: &str,
+    ) -> ServerResult<(Vec<Statement>, compat_rewrite::OidParams)> {
         refuse_external_tables(sql)?;
-        let sql = name_special_registers(sql);
-        self.compat
-            .parse(&sql)
-            .map_err(|e| ServerError::sql("42601", format!("syntax error: {e}")))
+        let rewritten = compat_rewrite::rewrite(sql);
+        let statements = self
+            .compat
+            .parse(&rewritten.sql)
+            .map_err(|e| ServerError::sql("42601", format!("syntax error: {e}")))?;
+        Ok((statements, rewritten.oid_params))
     }
-}
-
-/// Parenthesis-less special registers that Postgres names after themselves.
-const SPECIAL_REGISTERS: [&str; 6] = [
-    "current_user",
-    "session_user",
-    "user",
-    "current_role",
-    "current_catalog",
-    "current_schema",
-];
-
-/// `SELECT current_user, session_user` names its columns `current_user` and
-/// `session_user` in Postgres. The compatibility rewrite turns both into
-/// `session_user()` calls, which DataFusion would name alike (and refuse as
-/// duplicates), so an unaliased special register in a select list gets its own
-/// name as alias first. SQL that does not parse is passed on untouched, for the
-/// real parser to report.
-fn name_special_registers(sql: &str) -> std::borrow::Cow<'_, str> {
-    use datafusion::sql::sqlparser::ast::{Expr, FunctionArguments, Ident, SelectItem, SetExpr};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    let lower = sql.to_ascii_lowercase();
-    if !SPECIAL_REGISTERS.iter().any(|r| lower.contains(r)) {
-        return sql.into();
-    }
-    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
-        return sql.into();
-    };
-    let mut changed = false;
-    for statement in &mut statements {
-        let Statement::Query(query) = statement else {
-            continue;
-        };
-        let SetExpr::Select(select) = query.body.as_mut() else {
-            continue;
-        };
-        for item in &mut select.projection {
-            let SelectItem::UnnamedExpr(expr) = item else {
-                continue;
-            };
-            let name = match &*expr {
-                Expr::Function(f) if matches!(f.args, FunctionArguments::None) => {
-                    f.name.to_string().to_ascii_lowercase()
-                }
-                Expr::Identifier(ident) if ident.quote_style.is_none() => {
-                    ident.value.to_ascii_lowercase()
-                }
-                _ => continue,
-            };
-            if SPECIAL_REGISTERS.contains(&name.as_str()) {
-                *item = SelectItem::ExprWithAlias {
-                    expr: expr.clone(),
-                    alias: Ident::with_quote('"', name),
-                };
-                changed = true;
-            }
-        }
-    }
-    if !changed {
-        return sql.into();
-    }
-    statements
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(";\n")
-        .into()
 }
 
 /// DataFusion's `CREATE [UNBOUNDED] EXTERNAL TABLE` reads server files; it is
@@ -236,14 +143,14 @@ impl QueryParser for SqlParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let mut statements = self.parse(sql)?;
+        let (mut statements, oid_params) = self.parse_with_oid_params(sql)?;
         match statements.len() {
             0 => Ok(None),
             1 => {
                 let statement = statements.remove(0);
                 Ok(Some(PreparedStatement {
                     command: classify(statement)?,
-                    oid_params: oid_placeholders(sql),
+                    oid_params,
                 }))
             }
             _ => Err(ServerError::sql(

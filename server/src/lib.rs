@@ -5,6 +5,7 @@
 
 mod auth;
 mod cancel;
+mod compat_rewrite;
 mod copy_out;
 mod cursors;
 mod encode;

@@ -95,6 +95,7 @@ fn decode_one<S: Clone>(portal: &Portal<S>, i: usize, ty: &Type) -> ServerResult
         ),
         Type::BYTEA => ScalarValue::Binary(get!(Vec<u8>)),
         Type::OID => ScalarValue::Int64(get!(u32).map(i64::from)),
+        Type::UUID => ScalarValue::Utf8(get!(UuidText).map(|u| u.0)),
         Type::BOOL_ARRAY => list(get!(Vec<Option<bool>>), DataType::Boolean)?,
         Type::INT2_ARRAY => list(get!(Vec<Option<i16>>), DataType::Int16)?,
         Type::INT4_ARRAY => list(get!(Vec<Option<i32>>), DataType::Int32)?,
@@ -108,6 +109,57 @@ fn decode_one<S: Clone>(portal: &Portal<S>, i: usize, ty: &Type) -> ServerResult
         Type::TEXT_ARRAY | Type::VARCHAR_ARRAY => list(get!(Vec<Option<String>>), DataType::Utf8)?,
         _ => ScalarValue::Utf8(get!(String)),
     })
+}
+
+/// A uuid parameter as the text lakehouse stores uuids as (lower-case, hyphenated;
+/// DataFusion has no uuid type), from the binary (16 bytes) or text form.
+#[derive(Debug)]
+struct UuidText(String);
+
+type ParseError = Box<dyn std::error::Error + Sync + Send>;
+
+impl UuidText {
+    fn from_bytes(bytes: &[u8]) -> Result<Self, ParseError> {
+        if bytes.len() != 16 {
+            return Err(format!("a uuid is 16 bytes, got {}", bytes.len()).into());
+        }
+        let hex = hex::encode(bytes);
+        Ok(UuidText(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )))
+    }
+}
+
+impl<'a> postgres_types::FromSql<'a> for UuidText {
+    fn from_sql(_ty: &Type, raw: &'a [u8]) -> Result<Self, ParseError> {
+        UuidText::from_bytes(raw)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::UUID
+    }
+}
+
+impl<'a> pgwire::types::FromSqlText<'a> for UuidText {
+    fn from_sql_text(
+        _ty: &Type,
+        input: &'a [u8],
+        _format: &pgwire::types::format::FormatOptions,
+    ) -> Result<Self, ParseError> {
+        let text = std::str::from_utf8(input)?;
+        let digits: String = text
+            .trim_matches(|c| c == '{' || c == '}')
+            .chars()
+            .filter(|c| *c != '-')
+            .collect();
+        let bytes = hex::decode(&digits).map_err(|_| format!("\"{text}\" is not a uuid"))?;
+        UuidText::from_bytes(&bytes)
+    }
 }
 
 /// An array parameter as a one-row list scalar of `element` values.

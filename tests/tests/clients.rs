@@ -13,7 +13,7 @@ use std::process::Command;
 use lakehouse_tests::TestServer;
 
 /// (client, check) pairs lakehouse does not pass yet, and why.
-const KNOWN_GAPS: [(&str, &str, &str); 4] = [
+const KNOWN_GAPS: [(&str, &str, &str); 3] = [
     (
         "sqlalchemy",
         "inspector: pk, foreign keys, indexes, unique constraints",
@@ -23,11 +23,6 @@ const KNOWN_GAPS: [(&str, &str, &str); 4] = [
         "pandas",
         "read_sql_table",
         "reflects the table's constraints: the same pg_constraint.conkey gap",
-    ),
-    (
-        "psycopg",
-        "typed parameters: timestamptz, uuid, int[]",
-        "no uuid type in DataFusion SQL",
     ),
     (
         "asyncpg",
