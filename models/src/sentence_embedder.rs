@@ -115,11 +115,6 @@ impl SentenceEmbedder {
         self.dims
     }
 
-    /// Token count of `text` (with special tokens, after truncation).
-    pub fn token_count(&self, text: &str) -> Result<usize, ModelError> {
-        Ok(self.tokenizer.encode(text, true)?.get_ids().len())
-    }
-
     /// Unit-length embeddings of `texts`, in the order given.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
         if texts.is_empty() {

@@ -192,6 +192,13 @@ impl TestServer {
         )
     }
 
+    /// An admin client that also collects the NOTICEs the server sends.
+    pub async fn client_with_notices(&self) -> (Client, NoticeLog) {
+        connect_with_notices(&self.conn_string(USER, PASSWORD, "lakehouse"))
+            .await
+            .expect("connect")
+    }
+
     /// A tokio-postgres client as the admin.
     pub async fn client(&self) -> Client {
         self.try_client(USER, PASSWORD, "lakehouse")
@@ -315,13 +322,26 @@ pub async fn connect(conn_string: &str) -> Result<Client, tokio_postgres::Error>
     Ok(client)
 }
 
+/// The NOTICE messages a connection has received.
+#[derive(Clone, Default)]
+pub struct NoticeLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl NoticeLog {
+    /// Every notice so far, after one more round trip on `client`: the server
+    /// sends queued notices (e.g. of background jobs) with a statement's response.
+    pub async fn after_round_trip(&self, client: &Client) -> Vec<String> {
+        client.simple_query("SELECT 1").await.expect("round trip");
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
 /// Like [`connect`], also collecting the NOTICE messages the server sends.
 pub async fn connect_with_notices(
     conn_string: &str,
-) -> Result<(Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>), tokio_postgres::Error> {
+) -> Result<(Client, NoticeLog), tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(conn_string, NoTls).await?;
-    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = notices.clone();
+    let notices = NoticeLog::default();
+    let sink = notices.0.clone();
     tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(Ok(message)) = futures::StreamExt::next(&mut messages).await {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use lakehouse_tests::{TestServer, connect_with_notices, simple_rows, sqlstate, wait_for_job};
+use lakehouse_tests::{TestServer, simple_rows, sqlstate, wait_for_job};
 use tokio_postgres::Client;
 
 const RESUMES: &str = include_str!("../data/resumes.csv");
@@ -82,13 +82,7 @@ async fn top_keys(client: &Client, sql: &str) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embed_index_search_and_rag_end_to_end() {
     let mut server = TestServer::start();
-    let (client, notices) = connect_with_notices(&server.conn_string(
-        lakehouse_tests::USER,
-        lakehouse_tests::PASSWORD,
-        "lakehouse",
-    ))
-    .await
-    .expect("connect");
+    let (client, notices) = server.client_with_notices().await;
 
     // embed(): 384 real numbers that agree with sentence-transformers.
     let row = client
@@ -144,11 +138,7 @@ async fn embed_index_search_and_rag_end_to_end() {
 
     // The build is a background job with progress and notices.
     let job = build_index(&client, "resume_idx", ", 'key=id,chunk_size=400,m=16'").await;
-    client
-        .simple_query("SELECT 1")
-        .await
-        .expect("flush notices");
-    let seen = notices.lock().expect("notices").clone();
+    let seen = notices.after_round_trip(&client).await;
     assert!(
         seen.iter().any(|n| n.contains(&format!("job {job}")))
             && seen.iter().any(|n| n.contains("ready")),
@@ -290,11 +280,7 @@ async fn embed_index_search_and_rag_end_to_end() {
         .map(|r| r.get(2))
         .collect();
     assert!(cited_keys.is_subset(&keys.iter().copied().collect()));
-    client
-        .simple_query("SELECT 1")
-        .await
-        .expect("flush notices");
-    let seen = notices.lock().expect("notices").clone();
+    let seen = notices.after_round_trip(&client).await;
     assert!(
         seen.iter().any(|n| n.contains("tokens/s")),
         "rag timing notice: {seen:?}"

@@ -126,22 +126,6 @@ impl HnswGraph {
         std::fs::rename(&tmp, path).map_err(|e| CatalogError::io(path, e))
     }
 
-    pub fn params(&self) -> HnswParams {
-        self.params
-    }
-
-    pub fn len(&self) -> usize {
-        self.index.size()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.index.size() == 0
-    }
-
-    pub fn memory_bytes(&self) -> usize {
-        self.index.memory_usage()
-    }
-
     /// Approximate `k` nearest: (row, cosine distance), nearest first.
     pub fn search(
         &self,

@@ -263,16 +263,14 @@ impl VectorIndexStore {
                 message: "the index is ready but its chunk table is missing".into(),
             })?;
         let path = self.graph_path(name, definition.generation);
-        let params = definition.hnsw_params();
+        let (dims, params) = (definition.dims as usize, definition.hnsw_params());
         let threads = self.search_threads;
-        let graph = tokio::task::spawn_blocking(move || {
-            HnswGraph::load(&path, definition.dims as usize, params, threads)
-        });
+        let graph =
+            tokio::task::spawn_blocking(move || HnswGraph::load(&path, dims, params, threads));
         let graph = graph.await.map_err(|e| CatalogError::Corrupt {
             path: name.to_string(),
             message: e.to_string(),
         })??;
-        let definition = self.require(name)?;
         let loaded = Arc::new(LoadedVectorIndex::new(definition, chunks, graph, threads));
         self.cache().insert(name.to_string(), loaded.clone());
         Ok(loaded)

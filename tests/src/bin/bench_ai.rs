@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use lakehouse_tests::{TestServer, connect_with_notices, cpu_seconds, wait_for_job};
+use lakehouse_tests::{TestServer, cpu_seconds, wait_for_job};
 use tokio_postgres::Client;
 
 const SUBJECTS: [&str; 8] = [
@@ -121,13 +121,7 @@ async fn main() {
         lakehouse_tests::models_dir().display()
     );
     let server = TestServer::start();
-    let (client, notices) = connect_with_notices(&server.conn_string(
-        lakehouse_tests::USER,
-        lakehouse_tests::PASSWORD,
-        "lakehouse",
-    ))
-    .await
-    .expect("connect");
+    let (client, notices) = server.client_with_notices().await;
     // Loads the embedding model outside the measurements.
     let row = client
         .query_one(
@@ -293,16 +287,11 @@ async fn main() {
         samples.push(started.elapsed());
         answer = rows[0].get(0);
     }
-    client
-        .simple_query("SELECT 1")
-        .await
-        .expect("flush notices");
     let timings: Vec<String> = notices
-        .lock()
-        .expect("notices")
-        .iter()
+        .after_round_trip(&client)
+        .await
+        .into_iter()
         .filter(|n| n.starts_with("rag:"))
-        .cloned()
         .collect();
     println!(
         "| rag(question, k=5), SmolLM2-135M Q8_0, 3 questions | p50 {:.2} s; {} |",
