@@ -42,6 +42,14 @@ pub enum CatalogError {
         expected: usize,
         got: usize,
     },
+    #[error("eval set \"{eval}\" already exists for vector index \"{index}\"")]
+    EvalExists { index: String, eval: String },
+    #[error(
+        "eval set \"{eval}\" does not exist for vector index \"{index}\"; create it with hnsw_eval_autogen('{index}', '{eval}', n_queries)"
+    )]
+    EvalNotFound { index: String, eval: String },
+    #[error("HNSW trial {0} does not exist (see lakehouse.hnsw_trials)")]
+    TrialNotFound(i64),
     #[error("vector index error: {0}")]
     VectorIndex(String),
     #[error("corrupt catalog file {path}: {message}")]

@@ -7,13 +7,15 @@
 //! <data_dir>/system/roles.json          roles with SCRAM-SHA-256 verifiers
 //! <data_dir>/system/jobs/<id>.json      background jobs and their progress
 //! <data_dir>/system/vector_indexes/     vector index definitions (see [`vector_index`])
-//! <data_dir>/vectors/<index>/           HNSW graph files
+//! <data_dir>/vectors/<index>/           HNSW graph files (serving generation, trials)
+//! <data_dir>/system/delta/<journal>/    append-only Delta journals (hnsw_evals, hnsw_trials)
 //! <data_dir>/import/                    default import root for server-side files
 //! ```
 //! Every user-visible change to a table is one Delta commit, so a crash
 //! (`kill -9`) leaves each table at its last committed version; lineage rides
 //! in the commit metadata, so `lakehouse.datasets` is computed from the logs.
 
+mod append_only_table;
 mod catalog_provider;
 mod data_dir;
 mod error;
@@ -27,6 +29,7 @@ mod table_store;
 pub mod vector_index;
 mod views;
 
+pub use append_only_table::AppendOnlyTable;
 pub use catalog_provider::LakehouseCatalog;
 pub use data_dir::DataDir;
 pub use error::CatalogError;

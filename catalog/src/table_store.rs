@@ -371,7 +371,7 @@ impl DeltaTableStore {
 }
 
 /// Save mode, schema handling and commit metadata of one write.
-fn configure_write(
+pub(crate) fn configure_write(
     builder: WriteBuilder,
     mode: WriteMode,
     lineage: Option<&Lineage>,

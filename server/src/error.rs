@@ -113,6 +113,8 @@ fn catalog_sqlstate(e: &CatalogError) -> &'static str {
         CatalogError::Corrupt { .. } => "XX001",
         CatalogError::IndexNotFound(_) => "42704",
         CatalogError::IndexExists(_) => "42710",
+        CatalogError::EvalExists { .. } => "42710",
+        CatalogError::EvalNotFound { .. } | CatalogError::TrialNotFound(_) => "42704",
         CatalogError::IndexNotReady { .. } => "55000",
         CatalogError::VectorDimensions { .. } => "22000",
         CatalogError::VectorIndex(_) => "XX000",

@@ -94,11 +94,9 @@ impl ServerState {
         if restored > 0 {
             tracing::info!("restored {restored} views");
         }
-        // Builds a crash or restart interrupted continue from their last commit.
-        state
-            .functions
-            .index_builder
-            .resume_unfinished(&restorer.ctx.state());
+        // Jobs a crash or restart interrupted start again (builds continue
+        // from their last commit).
+        lakehouse_udfs::resume_background_jobs(&state.functions, &restorer.ctx.state());
         Ok(state)
     }
 

@@ -30,6 +30,27 @@ fn shown(expr: &Expr) -> String {
     }
 }
 
+/// Checks the number of arguments against `range`; `usage` is the signature.
+pub fn arity(
+    args: &[Expr],
+    range: std::ops::RangeInclusive<usize>,
+    function: &'static str,
+    usage: &str,
+) -> Result<(), UdfError> {
+    if range.contains(&args.len()) {
+        return Ok(());
+    }
+    let expected = if range.start() == range.end() {
+        range.start().to_string()
+    } else {
+        format!("{} to {}", range.start(), range.end())
+    };
+    Err(invalid(
+        function,
+        format!("{usage} takes {expected} arguments, got {}", args.len()),
+    ))
+}
+
 /// Argument `i` as text; `None` if absent. NULL or a non-text value is an error.
 pub fn text(
     args: &[Expr],

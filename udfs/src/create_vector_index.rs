@@ -4,7 +4,11 @@
 //!
 //! Options (`key=value,...`): `key` (the source key column; default `id`, else
 //! the first other column), `chunk_size` / `chunk_overlap` (characters, default
-//! 800 / 100), `m` / `ef_construction` / `ef_search` (HNSW, default 16 / 128 / 64).
+//! 800 / 100), `m` / `ef_construction` / `ef_search` (HNSW, default 16 / 128 / 64),
+//! `quantization` (`f32`, `f16` or `i8`: how the graph stores its vectors).
+//! The column is text (chunked and embedded with the configured model) or a
+//! `real[]` / `double precision[]` column of vectors you computed yourself
+//! (indexed as they are, one chunk per row; queries must then be vectors).
 //! Watch the job in `lakehouse.jobs`; the index is listed in
 //! `lakehouse.vector_indexes` from the start.
 
@@ -19,7 +23,7 @@ use datafusion::error::Result;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
-use lakehouse_catalog::vector_index::{IndexState, VectorIndexDefinition};
+use lakehouse_catalog::vector_index::{IndexState, Quantization, VectorIndexDefinition};
 use lakehouse_catalog::{CatalogError, TableIdent};
 use lakehouse_ingest::chunker::SentenceChunker;
 
@@ -28,13 +32,14 @@ use crate::vector_index_build::{JOB_KIND, storage_type};
 use crate::{FunctionEnv, SessionNotices, UdfError, args, run_blocking};
 
 const FUNCTION: &str = "create_vector_index";
-const OPTIONS: [&str; 6] = [
+const OPTIONS: [&str; 7] = [
     "key",
     "chunk_size",
     "chunk_overlap",
     "m",
     "ef_construction",
     "ef_search",
+    "quantization",
 ];
 
 fn result_schema() -> SchemaRef {
@@ -73,6 +78,7 @@ struct Request {
     m: usize,
     ef_construction: usize,
     ef_search: usize,
+    quantization: Quantization,
 }
 
 fn parse(call: &[Expr]) -> Result<Request, UdfError> {
@@ -100,6 +106,7 @@ fn parse(call: &[Expr]) -> Result<Request, UdfError> {
         m: 16,
         ef_construction: 128,
         ef_search: 64,
+        quantization: Quantization::F32,
     };
     let options = args::text(call, 3, FUNCTION, "options")?;
     for (key, value) in args::options(options.as_deref(), FUNCTION, &OPTIONS)? {
@@ -110,6 +117,13 @@ fn parse(call: &[Expr]) -> Result<Request, UdfError> {
             "chunk_overlap" => request.chunk_overlap = value.parse().unwrap_or(usize::MAX),
             "m" => request.m = int()?,
             "ef_construction" => request.ef_construction = int()?,
+            "quantization" => {
+                request.quantization =
+                    value.parse().map_err(|message| UdfError::InvalidArgument {
+                        function: FUNCTION,
+                        message,
+                    })?
+            }
             _ => request.ef_search = int()?,
         }
     }
@@ -122,12 +136,7 @@ fn parse(call: &[Expr]) -> Result<Request, UdfError> {
             ),
         });
     }
-    if !(2..=64).contains(&request.m) {
-        return Err(UdfError::InvalidArgument {
-            function: FUNCTION,
-            message: format!("m={} is outside 2..64", request.m),
-        });
-    }
+    crate::hnsw_trial::check_m(request.m, FUNCTION)?;
     Ok(request)
 }
 
@@ -176,10 +185,13 @@ async fn submit(
             .cloned()
     };
     let text = column(&request.text_column)?;
-    if !matches!(
-        text.data_type(),
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-    ) {
+    let vector_column = is_vector_type(text.data_type());
+    if !vector_column
+        && !matches!(
+            text.data_type(),
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+        )
+    {
         return Err(UdfError::NotText {
             function: FUNCTION,
             table: request.source.to_string(),
@@ -207,8 +219,19 @@ async fn submit(
             })?,
     };
 
-    let models = env.models.clone();
-    let embedder = run_blocking(move || models.embedder())?;
+    let (model_name, model_sha256, dims) = if vector_column {
+        let dims = vector_dims(&ctx, &request, &text).await?;
+        (String::new(), String::new(), dims)
+    } else {
+        let models = env.models.clone();
+        let embedder = run_blocking(move || models.embedder())?;
+        let identity = embedder.identity();
+        (
+            identity.name.clone(),
+            identity.sha256.clone(),
+            embedder.dims() as i64,
+        )
+    };
     let job = env.jobs.submit(
         JOB_KIND,
         &request.name,
@@ -222,15 +245,17 @@ async fn submit(
         text_column: request.text_column.clone(),
         key_column: key.name().clone(),
         key_type: storage_type(key.data_type()).to_string(),
-        model_name: embedder.identity().name.clone(),
-        model_sha256: embedder.identity().sha256.clone(),
-        dims: embedder.dims() as i64,
+        vector_column,
+        model_name,
+        model_sha256,
+        dims,
         metric: "cosine".into(),
         chunk_size: request.chunk_size as i64,
         chunk_overlap: request.chunk_overlap as i64,
         m: request.m as i64,
         ef_construction: request.ef_construction as i64,
         ef_search: request.ef_search as i64,
+        quantization: request.quantization,
         generation: 0,
         rows: 0,
         state: IndexState::Building,
@@ -261,4 +286,59 @@ async fn submit(
             Arc::new(StringArray::from(vec!["queued"])),
         ],
     )?)
+}
+
+/// A list of floats: a column of precomputed vectors.
+pub(crate) fn is_vector_type(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _) => {
+            matches!(item.data_type(), DataType::Float32 | DataType::Float64)
+        }
+        _ => false,
+    }
+}
+
+/// Dimensions of a vector column: its fixed size, else the length of its
+/// first non-NULL value.
+async fn vector_dims(
+    ctx: &SessionContext,
+    request: &Request,
+    column: &Field,
+) -> Result<i64, UdfError> {
+    if let DataType::FixedSizeList(_, size) = column.data_type() {
+        return Ok(i64::from(*size));
+    }
+    let name = datafusion::logical_expr::ident(column.name());
+    let batches = ctx
+        .table(TableReference::partial(
+            request.source.schema.as_str(),
+            request.source.table.as_str(),
+        ))
+        .await?
+        .filter(name.clone().is_not_null())?
+        .select(vec![datafusion::functions_nested::expr_fn::cardinality(
+            name,
+        )])?
+        .limit(0, Some(1))?
+        .collect()
+        .await?;
+    let dims = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            datafusion::arrow::compute::cast(b.column(0), &DataType::Int64)
+                .ok()
+                .and_then(|a| a.as_any().downcast_ref::<Int64Array>().map(|a| a.value(0)))
+        })
+        .unwrap_or(0);
+    if dims == 0 {
+        return Err(UdfError::InvalidArgument {
+            function: FUNCTION,
+            message: format!(
+                "column \"{}\" of {} has no non-empty vector to take the dimensions from",
+                request.text_column, request.source
+            ),
+        });
+    }
+    Ok(dims)
 }

@@ -48,6 +48,19 @@ impl DeferredTable {
     pub fn new(label: String, schema: SchemaRef, run: DeferredRun) -> Self {
         DeferredTable { label, schema, run }
     }
+
+    /// A deferred table whose work is the future `work` returns.
+    pub fn from_fn<F, Fut>(label: String, schema: SchemaRef, work: F) -> Self
+    where
+        F: Fn(Arc<SessionState>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<RecordBatch>> + Send + 'static,
+    {
+        Self::new(
+            label,
+            schema,
+            Arc::new(move |session| Box::pin(work(session))),
+        )
+    }
 }
 
 #[async_trait]

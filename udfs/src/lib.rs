@@ -12,6 +12,10 @@ mod current_setting;
 mod deferred;
 mod embed;
 mod error;
+mod hnsw_apply;
+mod hnsw_best;
+mod hnsw_eval_autogen;
+mod hnsw_trial;
 mod import_roots;
 mod ingest_csv;
 mod models;
@@ -97,6 +101,39 @@ pub fn register_session_functions(
         Arc::new(vector_search::VectorSearch::new(env.clone())),
     );
     ctx.register_udtf("rag", Arc::new(rag::Rag::new(env.clone(), notices.clone())));
+    ctx.register_udtf(
+        "hnsw_eval_autogen",
+        Arc::new(hnsw_eval_autogen::HnswEvalAutogen::new(
+            env.clone(),
+            user.to_string(),
+        )),
+    );
+    ctx.register_udtf(
+        "hnsw_trial",
+        Arc::new(hnsw_trial::HnswTrialFunction::new(
+            env.clone(),
+            user.to_string(),
+        )),
+    );
+    ctx.register_udtf("hnsw_best", Arc::new(hnsw_best::HnswBest::new(env.clone())));
+    ctx.register_udtf(
+        "hnsw_apply",
+        Arc::new(hnsw_apply::HnswApply::new(
+            env.clone(),
+            user.to_string(),
+            notices.clone(),
+        )),
+    );
+}
+
+/// Restarts the background jobs (index builds, generation swaps) that a stop
+/// interrupted; builds continue from their last commit.
+pub fn resume_background_jobs(
+    env: &FunctionEnv,
+    state: &datafusion::execution::context::SessionState,
+) {
+    env.index_builder.resume_unfinished(state);
+    hnsw_apply::resume_unfinished(env);
 }
 
 /// Runs CPU-heavy or blocking work (model loading, inference) from inside a

@@ -31,6 +31,18 @@ pub async fn embed_query(
     index: &LoadedVectorIndex,
     text: String,
 ) -> Result<Vec<f32>, UdfError> {
+    if index.definition.vector_column {
+        return Err(UdfError::InvalidArgument {
+            function: "vector_search",
+            message: format!(
+                "vector index \"{}\" indexes the vectors of column {}.{}({}); query it with a vector (ARRAY[...] or '{{...}}'::real[]), not text",
+                index.definition.name,
+                index.definition.source_schema,
+                index.definition.source_table,
+                index.definition.text_column
+            ),
+        });
+    }
     let models_for_check = models.clone();
     let embedder = run_blocking(move || models_for_check.embedder())?;
     if embedder.identity().sha256 != index.definition.model_sha256 {

@@ -56,6 +56,9 @@ struct Group {
     chunk_keys: Vec<u32>,
     chunk_ids: Vec<i32>,
     texts: Vec<String>,
+    /// Vectors read from a vector column (empty for text, which is embedded
+    /// at commit).
+    vectors: Vec<f32>,
     rows: usize,
     last_key: Option<ScalarValue>,
 }
@@ -67,6 +70,7 @@ impl Group {
             chunk_keys: Vec::new(),
             chunk_ids: Vec::new(),
             texts: Vec::new(),
+            vectors: Vec::new(),
             rows: 0,
             last_key: None,
         }
@@ -209,11 +213,16 @@ impl VectorIndexBuilder {
             .await?;
         let mut group = Group::new();
         let mut last_percent = -1i64;
+        let float_list = DataType::List(Arc::new(Field::new("item", DataType::Float32, true)));
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             let keys = batch.column(0).clone();
-            let texts = cast(batch.column(1), &DataType::Utf8)?;
-            let texts = texts.as_string::<i32>();
+            // Text is chunked; a vector column is taken as it is.
+            let values = if definition.vector_column {
+                cast(batch.column(1), &float_list)?
+            } else {
+                cast(batch.column(1), &DataType::Utf8)?
+            };
             for row in 0..batch.num_rows() {
                 let key = ScalarValue::try_from_array(&keys, row)?;
                 // Never split one key's rows across commits: resume is by key.
@@ -233,15 +242,33 @@ impl VectorIndexBuilder {
                     }
                 }
                 group.rows += 1;
-                if key.is_null() || texts.is_null(row) {
+                if key.is_null() || values.is_null(row) {
                     continue;
                 }
                 let key_index = group.keys.len() as u32;
                 group.keys.push(keys.slice(row, 1));
-                for (chunk_id, chunk) in chunker.chunk(texts.value(row)).into_iter().enumerate() {
+                if definition.vector_column {
+                    let vector = values.as_list::<i32>().value(row);
+                    let vector = vector.as_primitive::<datafusion::arrow::datatypes::Float32Type>();
+                    if vector.len() != definition.dims as usize || vector.null_count() > 0 {
+                        return Err(lakehouse_catalog::CatalogError::VectorDimensions {
+                            index: index.to_string(),
+                            expected: definition.dims as usize,
+                            got: vector.len() - vector.null_count(),
+                        }
+                        .into());
+                    }
                     group.chunk_keys.push(key_index);
-                    group.chunk_ids.push(chunk_id as i32);
-                    group.texts.push(chunk);
+                    group.chunk_ids.push(0);
+                    group.texts.push(String::new());
+                    group.vectors.extend_from_slice(vector.values());
+                } else {
+                    let text = values.as_string::<i32>().value(row);
+                    for (chunk_id, chunk) in chunker.chunk(text).into_iter().enumerate() {
+                        group.chunk_keys.push(key_index);
+                        group.chunk_ids.push(chunk_id as i32);
+                        group.texts.push(chunk);
+                    }
                 }
                 group.last_key = Some(key);
             }
@@ -284,7 +311,15 @@ impl VectorIndexBuilder {
         first_row_id: i64,
     ) -> Result<i64, UdfError> {
         let texts = std::mem::take(&mut group.texts);
-        let vectors = self.models.embed(texts.clone()).await?;
+        let vectors = if definition.vector_column {
+            let dims = (definition.dims as usize).max(1);
+            std::mem::take(&mut group.vectors)
+                .chunks(dims)
+                .map(<[f32]>::to_vec)
+                .collect()
+        } else {
+            self.models.embed(texts.clone()).await?
+        };
         let dims = definition.dims as usize;
         if let Some(v) = vectors.iter().find(|v| v.len() != dims) {
             return Err(UdfError::Internal(format!(
@@ -335,14 +370,21 @@ impl VectorIndexBuilder {
         // The commit says which model made these vectors, next to the vectors.
         let lineage = Lineage {
             operation: JOB_KIND.into(),
-            source: Some(format!(
-                "{}.{}({}) embedded with {} sha256:{}",
-                definition.source_schema,
-                definition.source_table,
-                definition.text_column,
-                definition.model_name,
-                definition.model_sha256
-            )),
+            source: Some(if definition.vector_column {
+                format!(
+                    "{}.{}({}) vectors as stored",
+                    definition.source_schema, definition.source_table, definition.text_column
+                )
+            } else {
+                format!(
+                    "{}.{}({}) embedded with {} sha256:{}",
+                    definition.source_schema,
+                    definition.source_table,
+                    definition.text_column,
+                    definition.model_name,
+                    definition.model_sha256
+                )
+            }),
             sha256: None,
             user: definition.owner.clone(),
         };

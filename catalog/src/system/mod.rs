@@ -3,6 +3,7 @@
 
 mod columns;
 mod datasets;
+mod hnsw_tuning;
 mod jobs;
 mod vector_indexes;
 
@@ -23,6 +24,7 @@ use crate::vector_index::VectorIndexStore;
 use crate::{DeltaTableStore, JobStore};
 pub use columns::ColumnsTable;
 pub use datasets::DatasetsTable;
+pub use hnsw_tuning::{CacheTable, JournalTable};
 pub use jobs::JobsTable;
 pub use vector_indexes::VectorIndexesTable;
 
@@ -81,7 +83,15 @@ impl SystemSchema {
     }
 }
 
-const TABLES: [&str; 4] = ["columns", "datasets", "jobs", "vector_indexes"];
+const TABLES: [&str; 7] = [
+    "cache",
+    "columns",
+    "datasets",
+    "hnsw_evals",
+    "hnsw_trials",
+    "jobs",
+    "vector_indexes",
+];
 
 #[async_trait]
 impl SchemaProvider for SystemSchema {
@@ -98,6 +108,18 @@ impl SchemaProvider for SystemSchema {
             "jobs" => Some(Arc::new(SystemTable(JobsTable::new(self.jobs.clone())))),
             "vector_indexes" => Some(Arc::new(SystemTable(VectorIndexesTable::new(
                 self.vectors.clone(),
+            )))),
+            // Shown without the eval sets' query rows and ground truth.
+            "hnsw_evals" => Some(Arc::new(SystemTable(JournalTable::new(
+                self.vectors.evals().table().clone(),
+                5,
+            )))),
+            "hnsw_trials" => Some(Arc::new(SystemTable(JournalTable::new(
+                self.vectors.trials().table().clone(),
+                usize::MAX,
+            )))),
+            "cache" => Some(Arc::new(SystemTable(CacheTable::new(
+                self.vectors.embeddings().clone(),
             )))),
             _ => None,
         })

@@ -29,6 +29,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         int("m"),
         int("ef_construction"),
         int("ef_search"),
+        text("quantization"),
         int("chunk_size"),
         int("chunk_overlap"),
         int("generation"),
@@ -81,13 +82,19 @@ impl SystemTableSource for VectorIndexesTable {
             text(&|d| d.metric.clone()),
             text(&|d| {
                 format!(
-                    "m={} ef_construction={} ef_search={} chunk_size={} chunk_overlap={}",
-                    d.m, d.ef_construction, d.ef_search, d.chunk_size, d.chunk_overlap
+                    "m={} ef_construction={} ef_search={} quantization={} chunk_size={} chunk_overlap={}",
+                    d.m,
+                    d.ef_construction,
+                    d.ef_search,
+                    d.quantization.as_str(),
+                    d.chunk_size,
+                    d.chunk_overlap
                 )
             }),
             int(&|d| d.m),
             int(&|d| d.ef_construction),
             int(&|d| d.ef_search),
+            text(&|d| d.quantization.as_str().to_string()),
             int(&|d| d.chunk_size),
             int(&|d| d.chunk_overlap),
             int(&|d| d.generation),

@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::HnswParams;
+use super::{HnswParams, Quantization};
 use crate::CatalogError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,8 +37,12 @@ pub struct VectorIndexDefinition {
     pub key_column: String,
     /// Arrow type of the key column as stored (`DataType`'s display form).
     pub key_type: String,
+    /// The source column holds vectors (`real[]`), indexed as they are: one
+    /// chunk per row, no model; queries must be vectors.
+    #[serde(default)]
+    pub vector_column: bool,
     /// Model that embedded the chunks (directory name) and its weights' SHA-256;
-    /// queries must be embedded with the same model.
+    /// queries must be embedded with the same model. Empty for a vector column.
     pub model_name: String,
     pub model_sha256: String,
     pub dims: i64,
@@ -50,6 +54,9 @@ pub struct VectorIndexDefinition {
     pub m: i64,
     pub ef_construction: i64,
     pub ef_search: i64,
+    /// Scalar type of the serving graph's vectors (absent in older files: f32).
+    #[serde(default)]
+    pub quantization: Quantization,
     /// Serving HNSW generation; 0 until the first build is published.
     pub generation: i64,
     /// Chunks in the serving generation.
@@ -75,7 +82,16 @@ impl VectorIndexDefinition {
             m: self.m as usize,
             ef_construction: self.ef_construction as usize,
             ef_search: self.ef_search as usize,
+            quantization: self.quantization,
         }
+    }
+
+    /// Takes `params` as the serving parameters.
+    pub fn set_hnsw_params(&mut self, params: HnswParams) {
+        self.m = params.m as i64;
+        self.ef_construction = params.ef_construction as i64;
+        self.ef_search = params.ef_search as i64;
+        self.quantization = params.quantization;
     }
 
     pub(crate) fn read(path: &Path) -> Result<Self, CatalogError> {

@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::sync::RwLock;
 
+use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::CatalogError;
@@ -21,6 +22,50 @@ pub struct HnswParams {
     pub ef_construction: usize,
     /// Default search expansion.
     pub ef_search: usize,
+    /// How the graph stores its copy of the vectors.
+    pub quantization: Quantization,
+}
+
+/// Scalar type of the vectors inside the graph. The chunk table always keeps
+/// f32; f16 halves and i8 quarters the graph's vector memory, at some recall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    #[default]
+    F32,
+    F16,
+    I8,
+}
+
+impl Quantization {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantization::F32 => "f32",
+            Quantization::F16 => "f16",
+            Quantization::I8 => "i8",
+        }
+    }
+
+    fn scalar_kind(self) -> ScalarKind {
+        match self {
+            Quantization::F32 => ScalarKind::F32,
+            Quantization::F16 => ScalarKind::F16,
+            Quantization::I8 => ScalarKind::I8,
+        }
+    }
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Quantization::F32),
+            "f16" => Ok(Quantization::F16),
+            "i8" => Ok(Quantization::I8),
+            _ => Err(format!("quantization \"{s}\" is not one of f32, f16, i8")),
+        }
+    }
 }
 
 pub struct HnswGraph {
@@ -46,7 +91,7 @@ fn options(dims: usize, params: HnswParams) -> IndexOptions {
     IndexOptions {
         dimensions: dims,
         metric: MetricKind::Cos,
-        quantization: ScalarKind::F32,
+        quantization: params.quantization.scalar_kind(),
         connectivity: params.m,
         expansion_add: params.ef_construction,
         expansion_search: params.ef_search,
@@ -62,6 +107,12 @@ impl HnswGraph {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
+        // usearch maps an f32 to i8 as round(x * 127): only unit vectors use
+        // the range (cosine ignores length, so normalizing changes no answer).
+        let unit = |v: &[f32]| -> Vec<f32> {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            v.iter().map(|x| x / norm).collect()
+        };
         let index = Index::new(&options(dims, params)).map_err(|e| usearch_error("create", e))?;
         index
             .reserve_capacity_and_threads(rows.max(1), threads)
@@ -73,7 +124,11 @@ impl HnswGraph {
                 scope.spawn(move || {
                     for row in (t..rows).step_by(threads) {
                         let vector = &vectors[row * dims..(row + 1) * dims];
-                        if let Err(e) = index.add(row as u64, vector) {
+                        let added = match params.quantization {
+                            Quantization::I8 => index.add(row as u64, &unit(vector)),
+                            _ => index.add(row as u64, vector),
+                        };
+                        if let Err(e) = added {
                             if let Ok(mut slot) = failed.lock() {
                                 *slot = Some(e.to_string());
                             }
@@ -126,6 +181,23 @@ impl HnswGraph {
         std::fs::rename(&tmp, path).map_err(|e| CatalogError::io(path, e))
     }
 
+    /// Bytes of the graph's links and its copy of the vectors (its serialized
+    /// size; usearch's `memory_usage` also counts preallocated arenas and
+    /// per-thread buffers, which hide the difference quantization makes).
+    pub fn memory_bytes(&self) -> usize {
+        self.index.serialized_length()
+    }
+
+    pub fn params(&self) -> HnswParams {
+        self.params
+    }
+
+    /// Changes the default search expansion of a graph not yet shared.
+    pub fn set_ef_search(&mut self, ef_search: usize) {
+        self.params.ef_search = ef_search;
+        self.index.change_expansion_search(ef_search);
+    }
+
     /// Approximate `k` nearest: (row, cosine distance), nearest first.
     pub fn search(
         &self,
@@ -133,6 +205,15 @@ impl HnswGraph {
         k: usize,
         ef_search: Option<usize>,
     ) -> Result<Vec<(u64, f32)>, CatalogError> {
+        let unit;
+        let query = match self.params.quantization {
+            Quantization::I8 => {
+                let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                unit = query.iter().map(|x| x / norm).collect::<Vec<f32>>();
+                &unit[..]
+            }
+            _ => query,
+        };
         let matches = match ef_search.filter(|&ef| ef != self.params.ef_search) {
             None => {
                 let _shared = self.ef_lock.read().unwrap_or_else(|p| p.into_inner());

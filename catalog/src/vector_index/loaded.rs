@@ -1,6 +1,8 @@
 //! `LoadedVectorIndex`: an index in memory — its chunks, their vectors and the
 //! HNSW graph — answering approximate and exact (brute-force) searches.
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::ArrayRef;
 use tokio::sync::Semaphore;
 
@@ -17,10 +19,9 @@ pub struct SearchHit {
 #[derive(Debug)]
 pub struct LoadedVectorIndex {
     pub definition: VectorIndexDefinition,
-    chunks: ChunkData,
+    /// Shared with every other generation and trial of the index.
+    chunks: Arc<ChunkData>,
     graph: HnswGraph,
-    /// Euclidean norm of every vector, for the exact scan's cosine.
-    norms: Vec<f32>,
     /// One permit per usearch thread slot: callers beyond it wait instead of failing.
     slots: Semaphore,
 }
@@ -28,21 +29,14 @@ pub struct LoadedVectorIndex {
 impl LoadedVectorIndex {
     pub(crate) fn new(
         definition: VectorIndexDefinition,
-        chunks: ChunkData,
+        chunks: Arc<ChunkData>,
         graph: HnswGraph,
         threads: usize,
     ) -> Self {
-        let dims = chunks.dims.max(1);
-        let norms = chunks
-            .vectors
-            .chunks_exact(dims)
-            .map(|v| dot(v, v).sqrt().max(1e-12))
-            .collect();
         LoadedVectorIndex {
             definition,
             chunks,
             graph,
-            norms,
             slots: Semaphore::new(threads),
         }
     }
@@ -73,8 +67,17 @@ impl LoadedVectorIndex {
     }
 
     pub fn vector(&self, row: usize) -> &[f32] {
-        let dims = self.chunks.dims;
-        &self.chunks.vectors[row * dims..(row + 1) * dims]
+        self.chunks.vector(row)
+    }
+
+    /// The vectors this generation serves (shared with trials).
+    pub fn chunks(&self) -> &Arc<ChunkData> {
+        &self.chunks
+    }
+
+    /// Bytes of the serving HNSW graph.
+    pub fn graph_memory_bytes(&self) -> usize {
+        self.graph.memory_bytes()
     }
 
     fn check_query(&self, query: &[f32]) -> Result<(), CatalogError> {
@@ -116,27 +119,69 @@ impl LoadedVectorIndex {
     /// HNSW recall is measured against).
     pub fn exact(&self, query: &[f32], k: usize) -> Result<Vec<SearchHit>, CatalogError> {
         self.check_query(query)?;
-        let query_norm = dot(query, query).sqrt().max(1e-12);
-        let mut hits: Vec<SearchHit> = (0..self.len())
-            .map(|row| SearchHit {
-                row,
-                distance: 1.0 - dot(self.vector(row), query) / (self.norms[row] * query_norm),
-            })
-            .collect();
-        let k = k.min(hits.len());
-        if k == 0 {
-            return Ok(Vec::new());
+        Ok(exact_nearest(&self.chunks, query, k))
+    }
+}
+
+/// Brute force: the exact `k` nearest rows of `chunks` to `query` by cosine
+/// distance, nearest first (ties by row). One thread, one pass over memory.
+pub fn exact_nearest(chunks: &ChunkData, query: &[f32], k: usize) -> Vec<SearchHit> {
+    let k = k.min(chunks.len());
+    if k == 0 || query.len() != chunks.dims {
+        return Vec::new();
+    }
+    let query_norm = dot(query, query).sqrt().max(1e-12);
+    // Keep the k best seen so far in a max-heap on distance: one pass, no
+    // allocation per row.
+    let mut best: std::collections::BinaryHeap<HeapHit> = std::collections::BinaryHeap::new();
+    for (row, (vector, norm)) in chunks
+        .vectors
+        .chunks_exact(chunks.dims)
+        .zip(&chunks.norms)
+        .enumerate()
+    {
+        let distance = 1.0 - dot(vector, query) / (norm * query_norm);
+        if best.len() < k {
+            best.push(HeapHit(SearchHit { row, distance }));
+        } else if best.peek().is_some_and(|worst| distance < worst.0.distance) {
+            best.pop();
+            best.push(HeapHit(SearchHit { row, distance }));
         }
-        hits.select_nth_unstable_by(k - 1, |a, b| a.distance.total_cmp(&b.distance));
-        hits.truncate(k);
-        hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.row.cmp(&b.row)));
-        Ok(hits)
+    }
+    let mut hits: Vec<SearchHit> = best.into_iter().map(|h| h.0).collect();
+    hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.row.cmp(&b.row)));
+    hits
+}
+
+/// Orders hits by distance (then row) for the exact scan's heap.
+struct HeapHit(SearchHit);
+
+impl PartialEq for HeapHit {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for HeapHit {}
+
+impl PartialOrd for HeapHit {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for HeapHit {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0
+            .distance
+            .total_cmp(&other.0.distance)
+            .then(self.0.row.cmp(&other.0.row))
     }
 }
 
 /// Dot product in 16 independent lanes, so the compiler vectorizes it (a plain
 /// `zip().sum()` is a serial chain of float adds it may not reorder).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 16;
     let mut acc = [0.0f32; LANES];
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));

@@ -5,15 +5,26 @@
 //! <data_dir>/system/vector_indexes/<name>.json   definition (source, model, parameters, generation)
 //! <data_dir>/tables/lakehouse_vectors/<name>/    Delta table: row_id, key, chunk_id, chunk_text, embedding
 //! <data_dir>/vectors/<name>/g<generation>.usearch  the HNSW graph of that generation
+//! <data_dir>/vectors/<name>/trials/m<M>-efc<EF>-<q>.usearch  graphs built by trials
+//! <data_dir>/system/delta/hnsw_evals, hnsw_trials  eval sets and the trial journal
 //! ```
 //! The chunk table is the truth: it is appended one Delta commit per batch (so a
 //! build killed mid-way resumes from its last commit) and the HNSW graph can
 //! always be rebuilt from it. `row_id` numbers chunks 0..n in commit order and is
 //! the key of each vector inside the graph.
+//!
+//! Serving: [`VectorIndexStore::load`] hands out an `Arc<LoadedVectorIndex>`
+//! per generation. A new generation is loaded completely and put in the cache
+//! before the definition names it, so a reader sees the old generation or the
+//! new one, never a gap; readers holding the old one finish on it.
 
 mod definition;
+mod embedding_cache;
+mod evals;
 mod hnsw_graph;
 mod loaded;
+mod trials;
+mod tuning;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,8 +38,12 @@ use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Schema, SchemaR
 use datafusion::prelude::SessionConfig;
 
 pub use definition::{IndexState, VectorIndexDefinition};
-pub use hnsw_graph::{HnswGraph, HnswParams};
-pub use loaded::{LoadedVectorIndex, SearchHit};
+pub use embedding_cache::{CacheEntryStats, ChunkData, EmbeddingCache};
+pub use evals::{EVALS_TABLE, HnswEvalSet, HnswEvalStore};
+pub use hnsw_graph::{HnswGraph, HnswParams, Quantization};
+pub use loaded::{LoadedVectorIndex, SearchHit, exact_nearest};
+pub use trials::{HnswTrial, HnswTrialJournal, TRIALS_TABLE, TrialRanking, best_trials};
+pub use tuning::TrialOutcome;
 
 use crate::data_dir::{DataDir, write_atomically};
 use crate::{CatalogError, DeltaTableStore, TableIdent};
@@ -51,44 +66,53 @@ pub fn chunk_table_schema(key_type: &DataType) -> SchemaRef {
     ]))
 }
 
-/// Every chunk of an index, in `row_id` order, held in memory.
-#[derive(Debug)]
-pub struct ChunkData {
-    pub keys: ArrayRef,
-    pub chunk_ids: Vec<i32>,
-    pub texts: Vec<String>,
-    /// Row-major, `len() * dims` values.
-    pub vectors: Vec<f32>,
-    pub dims: usize,
-}
-
-impl ChunkData {
-    pub fn len(&self) -> usize {
-        self.chunk_ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.chunk_ids.is_empty()
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct VectorIndexStore {
     dir: DataDir,
     tables: DeltaTableStore,
     /// Concurrent searches each index allows (usearch thread slots).
     search_threads: usize,
+    /// The serving generation of each index that was searched.
     loaded: Arc<Mutex<HashMap<String, Arc<LoadedVectorIndex>>>>,
+    embeddings: EmbeddingCache,
+    evals: HnswEvalStore,
+    trials: HnswTrialJournal,
 }
 
 impl VectorIndexStore {
     pub fn new(tables: DeltaTableStore, search_threads: usize) -> Self {
+        let dir = tables.data_dir().clone();
         VectorIndexStore {
-            dir: tables.data_dir().clone(),
+            evals: HnswEvalStore::new(&dir),
+            trials: HnswTrialJournal::new(&dir),
+            dir,
             tables,
             search_threads: search_threads.max(1),
             loaded: Arc::default(),
+            embeddings: EmbeddingCache::default(),
         }
+    }
+
+    pub fn embeddings(&self) -> &EmbeddingCache {
+        &self.embeddings
+    }
+
+    pub fn evals(&self) -> &HnswEvalStore {
+        &self.evals
+    }
+
+    pub fn trials(&self) -> &HnswTrialJournal {
+        &self.trials
+    }
+
+    /// File of a trial's graph, kept for reuse and for `hnsw_apply`.
+    pub fn trial_graph_path(&self, name: &str, params: HnswParams) -> PathBuf {
+        self.graphs_dir(name).join("trials").join(format!(
+            "m{}-efc{}-{}.usearch",
+            params.m,
+            params.ef_construction,
+            params.quantization.as_str()
+        ))
     }
 
     fn definitions_dir(&self) -> PathBuf {
@@ -229,31 +253,70 @@ impl VectorIndexStore {
         definition.rows = rows;
         definition.state = IndexState::Ready;
         self.save(&definition)?;
+        // A build rewrote the chunk table: drop what was read of it before.
         self.cache().remove(&definition.name);
-        // Old generations are garbage once the definition names the new one.
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                if entry.path() != path {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
+        self.embeddings.evict(&definition.name);
+        self.remove_old_generations(&definition.name, generation);
         Ok(definition)
     }
 
-    /// The index ready to search: loaded once (chunks + graph file), then shared.
-    pub async fn load(&self, name: &str) -> Result<Arc<LoadedVectorIndex>, CatalogError> {
-        let definition = self.require(name)?;
-        if definition.state != IndexState::Ready {
-            return Err(CatalogError::IndexNotReady {
-                name: name.to_string(),
-                job_id: definition.job_id,
-            });
+    /// Old generations are garbage once the definition names a newer one.
+    /// Readers that still hold one keep it in memory; the file is not needed.
+    fn remove_old_generations(&self, name: &str, serving: i64) {
+        let Ok(entries) = std::fs::read_dir(self.graphs_dir(name)) else {
+            return;
+        };
+        let keep = format!("g{serving}.usearch");
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with('g') && file.ends_with(".usearch") && file != keep {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
-        if let Some(loaded) = self.cache().get(name)
-            && loaded.definition.generation == definition.generation
-        {
-            return Ok(loaded.clone());
+    }
+
+    /// Hot swap: makes the graph file `source` (built with `params`) the
+    /// index's next serving generation. The new generation is loaded and
+    /// cached before the definition names it; searches never wait or fail.
+    pub async fn swap_generation(
+        &self,
+        name: &str,
+        source: &std::path::Path,
+        params: HnswParams,
+    ) -> Result<VectorIndexDefinition, CatalogError> {
+        let mut definition = self.require(name)?;
+        let generation = definition.generation + 1;
+        let path = self.graph_path(name, generation);
+        if std::fs::hard_link(source, &path).is_err() {
+            std::fs::copy(source, &path).map_err(|e| CatalogError::io(&path, e))?;
+        }
+        let chunks = self.chunks(name).await?;
+        let (dims, threads) = (definition.dims as usize, self.search_threads);
+        let load_path = path.clone();
+        let graph =
+            tokio::task::spawn_blocking(move || HnswGraph::load(&load_path, dims, params, threads))
+                .await
+                .map_err(|e| CatalogError::VectorIndex(e.to_string()))??;
+        definition.set_hnsw_params(params);
+        definition.generation = generation;
+        definition.state = IndexState::Ready;
+        let loaded = Arc::new(LoadedVectorIndex::new(
+            definition.clone(),
+            chunks,
+            graph,
+            threads,
+        ));
+        self.cache().insert(name.to_string(), loaded);
+        self.save(&definition)?;
+        self.remove_old_generations(name, generation);
+        Ok(definition)
+    }
+
+    /// The index's chunks and vectors, read from its chunk table once and then
+    /// served from the embedding cache.
+    pub async fn chunks(&self, name: &str) -> Result<Arc<ChunkData>, CatalogError> {
+        if let Some(chunks) = self.embeddings.get(name) {
+            return Ok(chunks);
         }
         let chunks = self
             .read_chunks(name)
@@ -262,18 +325,78 @@ impl VectorIndexStore {
                 path: self.chunk_table(name).to_string(),
                 message: "the index is ready but its chunk table is missing".into(),
             })?;
-        let path = self.graph_path(name, definition.generation);
+        Ok(self.embeddings.insert(name, chunks))
+    }
+
+    /// The index ready to search: loaded once (chunks + graph file), then shared.
+    pub async fn load(&self, name: &str) -> Result<Arc<LoadedVectorIndex>, CatalogError> {
+        let mut attempt = 0;
+        loop {
+            let definition = self.require(name)?;
+            if definition.state != IndexState::Ready {
+                return Err(CatalogError::IndexNotReady {
+                    name: name.to_string(),
+                    job_id: definition.job_id,
+                });
+            }
+            // A hot swap caches the new generation before saving the
+            // definition: a newer cached generation is the one to serve.
+            if let Some(loaded) = self.cache().get(name)
+                && loaded.definition.generation >= definition.generation
+            {
+                self.embeddings.record_hit(name);
+                return Ok(loaded.clone());
+            }
+            match self.load_generation(definition).await {
+                Ok(loaded) => return Ok(loaded),
+                Err((generation, e)) => {
+                    // The generation was replaced (and its file removed) while
+                    // this reader was loading it: read the definition again.
+                    let replaced = self
+                        .definition(name)?
+                        .is_some_and(|d| d.generation != generation);
+                    if !replaced || attempt == 3 {
+                        return Err(e);
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn load_generation(
+        &self,
+        definition: VectorIndexDefinition,
+    ) -> Result<Arc<LoadedVectorIndex>, (i64, CatalogError)> {
+        let (name, generation) = (definition.name.clone(), definition.generation);
+        let chunks = self.chunks(&name).await.map_err(|e| (generation, e))?;
+        let path = self.graph_path(&name, generation);
         let (dims, params) = (definition.dims as usize, definition.hnsw_params());
         let threads = self.search_threads;
         let graph =
             tokio::task::spawn_blocking(move || HnswGraph::load(&path, dims, params, threads));
-        let graph = graph.await.map_err(|e| CatalogError::Corrupt {
-            path: name.to_string(),
-            message: e.to_string(),
-        })??;
+        let graph = graph
+            .await
+            .map_err(|e| {
+                (
+                    generation,
+                    CatalogError::Corrupt {
+                        path: name.clone(),
+                        message: e.to_string(),
+                    },
+                )
+            })?
+            .map_err(|e| (generation, e))?;
         let loaded = Arc::new(LoadedVectorIndex::new(definition, chunks, graph, threads));
-        self.cache().insert(name.to_string(), loaded.clone());
-        Ok(loaded)
+        let mut cache = self.cache();
+        // Never replace a newer generation a concurrent swap cached.
+        match cache.get(&name) {
+            Some(current) if current.definition.generation > generation => Ok(current.clone()),
+            _ => {
+                cache.insert(name, loaded.clone());
+                Ok(loaded)
+            }
+        }
     }
 }
 
@@ -346,11 +469,5 @@ fn chunk_data(ident: &TableIdent, batch: RecordBatch) -> Result<ChunkData, Catal
         }
         vectors.extend_from_slice(&values.values()[start..end]);
     }
-    Ok(ChunkData {
-        keys,
-        chunk_ids,
-        texts,
-        vectors,
-        dims,
-    })
+    Ok(ChunkData::new(keys, chunk_ids, texts, vectors, dims))
 }
