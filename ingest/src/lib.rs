@@ -7,6 +7,7 @@
 pub mod chunker;
 pub mod csv;
 mod error;
+pub mod pg_array;
 pub mod pg_copy;
 
 pub use error::IngestError;

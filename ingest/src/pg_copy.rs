@@ -76,6 +76,19 @@ fn cast_column(
     if to == &DataType::Utf8 {
         return Ok(text.clone());
     }
+    if crate::pg_array::is_numeric_list(to)
+        && let Some(strings) = text
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::StringArray>()
+    {
+        return crate::pg_array::cast_text_to_list(strings, to).map_err(|(row, message)| {
+            IngestError::BadValue {
+                file: SOURCE.into(),
+                line: lines.get(row).copied().unwrap_or(0),
+                message: format!("column {name}: {message}"),
+            }
+        });
+    }
     let safe = CastOptions {
         safe: true,
         ..Default::default()

@@ -362,3 +362,72 @@ async fn trials_best_apply_and_restart() {
         }
     }
 }
+
+/// `real[]` columns load through COPY (PostgreSQL `{...}` and pgvector `[...]`
+/// forms), and vector_search takes a `'{...}'::real[]` literal.
+#[tokio::test]
+async fn copy_vectors_and_array_literal_queries() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute("CREATE TABLE pts (id BIGINT, emb REAL[])")
+        .await
+        .expect("create");
+    let data = "1,\"{1,0,0}\"\n2,\"[0,1,0]\"\n3,\"{0.9, 0.1, 0}\"\n4,\n";
+    lakehouse_tests::copy_in(&client, "COPY pts FROM STDIN (FORMAT csv)", data.as_bytes())
+        .await
+        .expect("COPY real[]");
+    let rows = client
+        .query("SELECT id, emb FROM pts ORDER BY id", &[])
+        .await
+        .expect("read back");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(
+        rows[2].get::<_, Option<Vec<f32>>>(1),
+        Some(vec![0.9, 0.1, 0.0])
+    );
+    assert_eq!(rows[3].get::<_, Option<Vec<f32>>>(1), None);
+    // A malformed array names its line; nothing is committed.
+    let err = lakehouse_tests::copy_in(
+        &client,
+        "COPY pts FROM STDIN (FORMAT csv)",
+        b"5,\"{1,0,0}\"\n6,\"{1,x,0}\"\n",
+    )
+    .await
+    .expect_err("bad array");
+    assert_eq!(sqlstate(&err), "22P02");
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+    assert!(message.contains("STDIN:2"), "{message}");
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM pts", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 4);
+
+    let job: i64 = client
+        .query_one(
+            "SELECT job_id FROM create_vector_index('pts_idx', 'pts', 'emb')",
+            &[],
+        )
+        .await
+        .expect("index")
+        .get(0);
+    wait_for_job(&client, job, Duration::from_secs(60)).await;
+    for query in ["'{1,0.05,0}'::real[]", "ARRAY[1, 0.05, 0]"] {
+        let keys: Vec<i64> = client
+            .query(
+                &format!("SELECT key FROM vector_search('pts_idx', {query}, 2)"),
+                &[],
+            )
+            .await
+            .expect(query)
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(keys, vec![1, 3], "{query}");
+    }
+}
