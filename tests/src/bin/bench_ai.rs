@@ -109,6 +109,57 @@ async fn embed_throughput(
     (n as f64 / seconds, seconds, cpu)
 }
 
+/// The same texts through onnxruntime (tests/bench/onnx_embed.py: the same
+/// weights as an ONNX graph, same batching), while the server idles; prints
+/// each rate, the ratio and the targets.
+fn onnxruntime_peer(sets: &[(&Vec<String>, f64, f64)]) {
+    let bench = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench");
+    let python = match std::process::Command::new(bench.join("setup-venv")).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        _ => {
+            println!("| onnxruntime peer | not run: tests/bench/setup-venv failed |");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut files = Vec::new();
+    for (i, (texts, _, _)) in sets.iter().enumerate() {
+        let path = dir.path().join(format!("texts{i}.txt"));
+        std::fs::write(&path, texts.join("\n")).expect("texts file");
+        files.push(path);
+    }
+    let out = std::process::Command::new(python)
+        .arg(bench.join("onnx_embed.py"))
+        .arg(lakehouse_tests::models_dir().join("all-minilm-l6-v2"))
+        .args(&files)
+        .output()
+        .expect("onnx_embed.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        println!(
+            "| onnxruntime peer | failed: {} |",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        return;
+    }
+    let rates: Vec<f64> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3)?.parse().ok())
+        .collect();
+    for ((texts, ours, target), peer) in sets.iter().zip(rates) {
+        let ratio = ours / peer;
+        println!(
+            "| {} texts: embed() {ours:.1}/s vs onnxruntime {peer:.1}/s | {ratio:.2}x; targets >= {target}/s: {}, >= 1.0x: {} |",
+            texts.len(),
+            if *ours >= *target { "met" } else { "MISSED" },
+            if ratio >= 1.0 { "met" } else { "MISSED" }
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let index_rows: usize = std::env::args()
@@ -144,6 +195,7 @@ async fn main() {
     let shorts: Vec<String> = (0..1000).map(short_sentence).collect();
     load_texts(&client, "short_texts", &shorts).await;
     let (rate, secs, cpu) = embed_throughput(&server, &client, "short_texts", shorts.len()).await;
+    let short_rate = rate;
     println!(
         "| embed() 1000 short sentences (~12 tokens) | {rate:.0} texts/s ({secs:.2} s, {cpu:.2} server CPU-s, {:.2} ms CPU per text) |",
         cpu * 1000.0 / shorts.len() as f64
@@ -155,6 +207,7 @@ async fn main() {
         "| embed() 200 passages (~100 tokens) | {rate:.1} texts/s ({secs:.2} s, {cpu:.2} server CPU-s, {:.1} ms CPU per text) |",
         cpu * 1000.0 / 200.0
     );
+    onnxruntime_peer(&[(&shorts, short_rate, 150.0), (&passages, rate, 20.0)]);
 
     // 2. Latency of one embed.
     let mut samples = Vec::new();
