@@ -2,7 +2,8 @@
 //! machine, one run.
 //!
 //! For each data set (seeded synthetic 768-d vectors: `clustered` and the harder
-//! `lowrank`; optionally `text`, passages embedded with our own `embed()`):
+//! `lowrank`; `text`: 20,000 docstring paragraphs embedded by our own
+//! `create_vector_index`/`embed()`, 384-d):
 //! 1. brute force, one thread, in this process: p50 per query (it also gives the
 //!    ground truth of the held-out queries);
 //! 2. lakehouse: COPY into a `real[]` column, `create_vector_index` over it
@@ -19,7 +20,7 @@
 //!
 //! Usage (README "Benchmarks"):
 //! `LAKEHOUSE_BIN=<release lakehouse> <release bench-hnsw> [vectors] [queries] [sets]`
-//! with defaults 100000, 200, `clustered,lowrank`; the pgvector peer runs from
+//! with defaults 100000, 200, `clustered,lowrank,text`; the pgvector peer runs from
 //! the venv `tests/bench/setup-venv` prepares.
 
 use std::path::PathBuf;
@@ -64,8 +65,13 @@ struct Dataset {
     dims: usize,
     /// Row-major, `n * dims`.
     vectors: Vec<f32>,
+    /// Source key of each vector (what vector_search returns as `key`).
+    ids: Vec<i64>,
     /// Held-out queries, not in `vectors`.
     queries: Vec<Vec<f32>>,
+    /// A lakehouse index already built over these vectors (the text set is
+    /// indexed from its text), with its build job's seconds.
+    prebuilt: Option<(String, f64)>,
 }
 
 impl Dataset {
@@ -94,7 +100,9 @@ fn clustered(n: usize, queries: usize, seed: u64) -> Dataset {
         name: "clustered".into(),
         dims: DIMS,
         vectors,
+        ids: (0..n as i64).collect(),
         queries,
+        prebuilt: None,
     }
 }
 
@@ -125,7 +133,9 @@ fn lowrank(n: usize, queries: usize, seed: u64) -> Dataset {
         name: "lowrank".into(),
         dims: DIMS,
         vectors,
+        ids: (0..n as i64).collect(),
         queries,
+        prebuilt: None,
     }
 }
 
@@ -170,7 +180,7 @@ fn brute_force(ds: &Dataset) -> (Vec<Vec<i64>>, f64) {
                 }
             }
             times.push(started.elapsed().as_secs_f64() * 1000.0);
-            best.iter().map(|(_, i)| *i as i64).collect()
+            best.iter().map(|(_, i)| ds.ids[*i]).collect()
         })
         .collect();
     (truth, percentile(&mut times, 0.5))
@@ -290,6 +300,8 @@ async fn qps(clients: Vec<Client>, queries: Vec<String>) -> f64 {
 
 struct PgVector {
     child: std::process::Child,
+    /// The bench venv's python (also runs passages.py).
+    python: String,
     socket: String,
     version: String,
     _dir: tempfile::TempDir,
@@ -307,7 +319,7 @@ impl PgVector {
             .prefix("pgv")
             .tempdir_in("/tmp")
             .expect("pgdata dir");
-        let mut child = Command::new(python)
+        let mut child = Command::new(&python)
             .arg(root.join("pgvector_server.py"))
             .arg(dir.path().join("pg"))
             .stdin(Stdio::piped())
@@ -332,6 +344,7 @@ impl PgVector {
         assert!(!socket.is_empty(), "pgvector server said: {line}");
         PgVector {
             child,
+            python,
             socket,
             version,
             _dir: dir,
@@ -378,33 +391,41 @@ async fn run_set(server: &TestServer, pg: &PgVector, ds: &Dataset) {
 
     // lakehouse: load, index, trials, wire sweep.
     let lh = server.client().await;
-    lh.batch_execute(&format!("CREATE TABLE {name} (id BIGINT, emb REAL[])"))
-        .await
-        .expect("create table");
-    let started = Instant::now();
-    copy_vectors(
-        &lh,
-        &format!("COPY {name} FROM STDIN (FORMAT csv)"),
-        ds,
-        '{',
-        '}',
-    )
-    .await;
-    let lh_load = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let job: i64 = lh
-        .query_one(
-            &format!(
-                "SELECT job_id FROM create_vector_index('{name}', '{name}', 'emb', \
-                 'm={M},ef_construction={EF_CONSTRUCTION},ef_search=40')"
-            ),
-            &[],
-        )
-        .await
-        .expect("create_vector_index")
-        .get(0);
-    wait_for_job(&lh, job, Duration::from_secs(3600)).await;
-    let lh_index_job = started.elapsed().as_secs_f64();
+    let (name, lh_load, lh_index_job) = match &ds.prebuilt {
+        Some((index, job_seconds)) => (index.clone(), f64::NAN, *job_seconds),
+        None => {
+            lh.batch_execute(&format!("CREATE TABLE {name} (id BIGINT, emb REAL[])"))
+                .await
+                .expect("create table");
+            let started = Instant::now();
+            copy_vectors(
+                &lh,
+                &format!("COPY {name} FROM STDIN (FORMAT csv)"),
+                ds,
+                '{',
+                '}',
+            )
+            .await;
+            let load = started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let job: i64 = lh
+                .query_one(
+                    &format!(
+                        "SELECT job_id FROM create_vector_index('{name}', '{name}', 'emb', \
+                         'm={M},ef_construction={EF_CONSTRUCTION},ef_search=40')"
+                    ),
+                    &[],
+                )
+                .await
+                .expect("create_vector_index")
+                .get(0);
+            wait_for_job(&lh, job, Duration::from_secs(3600)).await;
+            lh.batch_execute(&format!("DROP TABLE {name}"))
+                .await
+                .expect("drop source");
+            (name, load, started.elapsed().as_secs_f64())
+        }
+    };
     lh.query_one(
         &format!("SELECT n_queries FROM hnsw_eval_autogen('{name}', 'bench', 200)"),
         &[],
@@ -470,9 +491,6 @@ async fn run_set(server: &TestServer, pg: &PgVector, ds: &Dataset) {
         clients.push(server.client().await);
     }
     let lh_qps = qps(clients, lh_queries(lh_ef)).await;
-    lh.batch_execute(&format!("DROP TABLE {name}"))
-        .await
-        .expect("drop source");
 
     // pgvector: the same vectors, queries and sweep.
     let pv = pg.client().await;
@@ -620,12 +638,96 @@ async fn run_set(server: &TestServer, pg: &PgVector, ds: &Dataset) {
     );
 }
 
+/// Real text: `n` docstring paragraphs (tests/bench/passages.py) indexed by
+/// `create_vector_index` (chunked, embedded with `embed()`'s model), and
+/// `queries` more paragraphs embedded with `embed()` as held-out queries. The
+/// vectors compared with pgvector are read back from the chunk table.
+async fn text_set(server: &TestServer, python: &str, n: usize, queries: usize) -> Dataset {
+    let out = Command::new(python)
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/passages.py"))
+        .arg((n + queries).to_string())
+        .output()
+        .expect("passages.py");
+    assert!(
+        out.status.success(),
+        "passages.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lh = server.client().await;
+    lh.batch_execute(
+        "CREATE TABLE passages (id BIGINT, body TEXT); CREATE TABLE passage_queries (id BIGINT, body TEXT)",
+    )
+    .await
+    .expect("passage tables");
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap_or_default().to_string();
+    let body: Vec<&str> = lines.collect();
+    let (docs, held_out) = body.split_at(n.min(body.len()));
+    for (table, rows) in [("passages", docs), ("passage_queries", held_out)] {
+        let data = format!("{header}\n{}\n", rows.join("\n"));
+        lakehouse_tests::copy_in(
+            &lh,
+            &format!("COPY {table} FROM STDIN (FORMAT csv, HEADER true)"),
+            data.as_bytes(),
+        )
+        .await
+        .expect("COPY passages");
+    }
+    let started = Instant::now();
+    let job: i64 = lh
+        .query_one(
+            &format!(
+                "SELECT job_id FROM create_vector_index('bench_text', 'passages', 'body', \
+                 'm={M},ef_construction={EF_CONSTRUCTION},ef_search=40')"
+            ),
+            &[],
+        )
+        .await
+        .expect("create_vector_index over text")
+        .get(0);
+    wait_for_job(&lh, job, Duration::from_secs(7200)).await;
+    let job_seconds = started.elapsed().as_secs_f64();
+    let rows = lh
+        .query(
+            "SELECT key, embedding FROM lakehouse_vectors.bench_text ORDER BY row_id",
+            &[],
+        )
+        .await
+        .expect("chunk vectors");
+    println!(
+        "\ntext set: {} passages -> {} chunks embedded and indexed in {job_seconds:.1} s ({:.1} chunks/s, embed() included)",
+        docs.len(),
+        rows.len(),
+        rows.len() as f64 / job_seconds
+    );
+    let ids = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
+    let vectors = rows.iter().flat_map(|r| r.get::<_, Vec<f32>>(1)).collect();
+    let queries = lh
+        .query("SELECT embed(body) FROM passage_queries ORDER BY id", &[])
+        .await
+        .expect("embed queries")
+        .iter()
+        .map(|r| r.get::<_, Vec<f32>>(0))
+        .collect();
+    Dataset {
+        name: "text".into(),
+        dims: 384,
+        vectors,
+        ids,
+        queries,
+        prebuilt: Some(("bench_text".into(), job_seconds)),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let queries: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
-    let sets = args.next().unwrap_or_else(|| "clustered,lowrank".into());
+    let sets = args
+        .next()
+        .unwrap_or_else(|| "clustered,lowrank,text".into());
     println!(
         "bench-hnsw: lakehouse = {}, {n} vectors, {queries} queries, sets {sets}",
         lakehouse_tests::server_binary().display()
@@ -636,7 +738,8 @@ async fn main() {
         let ds = match set {
             "clustered" => clustered(n, queries, 42),
             "lowrank" => lowrank(n, queries, 43),
-            other => panic!("unknown set {other} (clustered, lowrank)"),
+            "text" => text_set(&server, &pg.python, n.min(20_000), queries).await,
+            other => panic!("unknown set {other} (clustered, lowrank, text)"),
         };
         run_set(&server, &pg, &ds).await;
     }
