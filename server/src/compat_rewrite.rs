@@ -7,6 +7,9 @@
 //!   special register in a select list gets its own name as alias first.
 //! - `uuid` is stored and compared as text (DataFusion has no uuid type):
 //!   `::uuid` casts and `uuid` columns become `text`.
+//! - `'{...}'::real[]` (any float array type) and pgvector's `'[...]'::vector`
+//!   become `vector_literal('...')`: one string to plan instead of one
+//!   constant expression per element (milliseconds for a 768-d vector).
 //! - `$n::oid` / `$n::oid[]` placeholders are recorded: DataFusion plans them as
 //!   integers, but drivers expect the oid types in the parameter description
 //!   (asyncpg decodes `oid[]` natively, not `int4[]`).
@@ -17,8 +20,9 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    DataType, Expr, FunctionArguments, Ident, SelectItem, SetExpr, Statement, Value,
-    visit_expressions, visit_expressions_mut,
+    ArrayElemTypeDef, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, SelectItem, SetExpr, Statement, Value, visit_expressions,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -49,7 +53,8 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
     };
     let lower = sql.to_ascii_lowercase();
     let has_registers = SPECIAL_REGISTERS.iter().any(|r| lower.contains(r));
-    if !has_registers && !lower.contains("oid") && !lower.contains("uuid") {
+    let has_vectors = lower.contains("[]") || lower.contains("::vector");
+    if !has_registers && !has_vectors && !lower.contains("oid") && !lower.contains("uuid") {
         return unchanged(Vec::new());
     }
     let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
@@ -60,6 +65,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
     for statement in &mut statements {
         changed |= name_special_registers(statement);
         changed |= uuid_as_text(statement);
+        changed |= vector_literals(statement);
     }
     if !changed {
         return unchanged(oid_params);
@@ -129,6 +135,63 @@ fn uuid_as_text(statement: &mut Statement) -> bool {
     changed
 }
 
+/// `'{1,2}'::real[]` / `'[1,2]'::vector(2)` -> `vector_literal('{1,2}')`.
+fn vector_literals(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && is_vector_type(data_type)
+            && let Expr::Value(value) = inner.as_ref()
+            && let Value::SingleQuotedString(text) = &value.value
+            && text.trim_start().starts_with(['{', '['])
+        {
+            let literal = text.clone();
+            *expr = Expr::Function(Function {
+                name: ObjectName::from(vec![Ident::new("vector_literal")]),
+                uses_odbc_syntax: false,
+                parameters: FunctionArguments::None,
+                args: FunctionArguments::List(FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(
+                        Value::SingleQuotedString(literal).with_empty_span(),
+                    )))],
+                    clauses: Vec::new(),
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: Vec::new(),
+            });
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// `real[]`, `float4[]`, `double precision[]`... and pgvector's `vector(n)`.
+fn is_vector_type(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Array(
+            ArrayElemTypeDef::SquareBracket(item, _) | ArrayElemTypeDef::AngleBracket(item),
+        ) => matches!(
+            item.as_ref(),
+            DataType::Real
+                | DataType::Float4
+                | DataType::Float(_)
+                | DataType::Float8
+                | DataType::Double(_)
+                | DataType::DoublePrecision
+        ),
+        DataType::Custom(name, _) => name.to_string().eq_ignore_ascii_case("vector"),
+        _ => false,
+    }
+}
+
 #[allow(clippy::ptr_arg)] // sqlparser implements Visit for Vec, not slices
 fn oid_placeholders(statements: &Vec<Statement>) -> OidParams {
     let mut found = Vec::new();
@@ -157,6 +220,17 @@ fn oid_placeholders(statements: &Vec<Statement>) -> OidParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vector_casts_become_one_string() {
+        let rewritten = rewrite(
+            "SELECT '{3}'::real[], '{a}'::text[], ARRAY[1.0]::real[] FROM vector_search('i', '[1, 2]'::vector(2), 5)",
+        );
+        assert_eq!(
+            rewritten.sql,
+            "SELECT vector_literal('{3}'), '{a}'::TEXT[], ARRAY[1.0]::REAL[] FROM vector_search('i', vector_literal('[1, 2]'), 5)"
+        );
+    }
 
     #[test]
     fn registers_get_their_names_and_uuid_becomes_text() {

@@ -417,7 +417,13 @@ async fn copy_vectors_and_array_literal_queries() {
         .expect("index")
         .get(0);
     wait_for_job(&client, job, Duration::from_secs(60)).await;
-    for query in ["'{1,0.05,0}'::real[]", "ARRAY[1, 0.05, 0]"] {
+    for query in [
+        "'{1,0.05,0}'::real[]",
+        "'[1,0.05,0]'::real[]",
+        "'[1,0.05,0]'::vector(3)",
+        "CAST('{1,0.05,0}' AS double precision[])",
+        "ARRAY[1, 0.05, 0]",
+    ] {
         let keys: Vec<i64> = client
             .query(
                 &format!("SELECT key FROM vector_search('pts_idx', {query}, 2)"),
@@ -430,4 +436,22 @@ async fn copy_vectors_and_array_literal_queries() {
             .collect();
         assert_eq!(keys, vec![1, 3], "{query}");
     }
+    let err = client
+        .query(
+            "SELECT * FROM vector_search('pts_idx', '{1,oops}'::real[], 2)",
+            &[],
+        )
+        .await
+        .expect_err("malformed vector literal");
+    assert_eq!(sqlstate(&err), "22023");
+    // The same text form anywhere else: a real[] value.
+    let row = client
+        .query_one(
+            "SELECT '[0.5, -1]'::real[] AS v, vector_literal('{2,NULL}') AS w",
+            &[],
+        )
+        .await
+        .expect("vector literals as values");
+    assert_eq!(row.get::<_, Vec<f32>>(0), vec![0.5, -1.0]);
+    assert_eq!(row.get::<_, Vec<Option<f32>>>(1), vec![Some(2.0), None]);
 }

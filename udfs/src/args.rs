@@ -130,6 +130,20 @@ pub fn query(args: &[Expr], i: usize, function: &'static str) -> Result<QueryArg
     let Some(expr) = args.get(i) else {
         return Err(invalid(function, "query is missing".into()));
     };
+    // vector_literal('{...}'): read the text, no need to evaluate the call.
+    if let Expr::ScalarFunction(call) = expr
+        && call.func.name() == crate::vector_literal::NAME
+        && let Ok(Some(text)) = text(&call.args, 0, function, "query")
+    {
+        let numbers = lakehouse_ingest::pg_array::parse_numbers(&text)
+            .map_err(|message| invalid(function, format!("query vector: {message}")))?;
+        return numbers
+            .into_iter()
+            .map(|n| n.map(|n| n as f32))
+            .collect::<Option<Vec<f32>>>()
+            .map(QueryArg::Vector)
+            .ok_or_else(|| invalid(function, "query vector contains NULL".into()));
+    }
     if let Ok(Some(text)) = text(args, i, function, "query") {
         return Ok(QueryArg::Text(text));
     }

@@ -26,6 +26,7 @@ mod retrieval;
 mod session_settings;
 mod session_user;
 mod vector_index_build;
+mod vector_literal;
 mod vector_search;
 mod version;
 
@@ -77,6 +78,7 @@ pub fn register_session_functions(
     let (user, notices) = (session.user.as_str(), &session.notices);
     ctx.register_udf(version::version());
     ctx.register_udf(pg_type_is_visible::pg_type_is_visible());
+    ctx.register_udf(vector_literal::vector_literal());
     for udf in current_setting::setting_functions(session.settings.clone()) {
         ctx.register_udf(udf);
     }
