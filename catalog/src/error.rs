@@ -7,6 +7,8 @@ pub enum CatalogError {
     TableNotFound(String),
     #[error("relation \"{0}\" already exists")]
     TableExists(String),
+    #[error("column \"{column}\" of relation \"{table}\" does not exist")]
+    ColumnNotFound { table: String, column: String },
     #[error("schema \"{0}\" does not exist")]
     SchemaNotFound(String),
     #[error("schema \"{0}\" already exists")]

@@ -21,10 +21,12 @@ mod data_dir;
 mod error;
 mod jobs;
 mod lineage;
+pub mod pg_catalog;
 pub mod pg_types;
 mod roles;
 mod schema_provider;
 pub mod system;
+mod table_constraints;
 mod table_store;
 pub mod vector_index;
 mod views;
@@ -37,7 +39,12 @@ pub use jobs::{Job, JobState, JobStore};
 pub use lineage::Lineage;
 pub use roles::{Role, RoleStore, ScramVerifier};
 pub use schema_provider::DeltaSchemaProvider;
-pub use table_store::{DeltaTableStore, TableIdent, TableStats, WriteMode};
+pub use table_constraints::{
+    CONSTRAINTS_PROPERTY, ForeignKey, KeyConstraint, TableConstraints, default_constraint_name,
+};
+pub use table_store::{
+    COLUMN_COMMENT_KEY, DeltaTableStore, TableDefinition, TableIdent, TableStats, WriteMode,
+};
 pub use views::ViewStore;
 
 /// The schema new tables land in when none is named.

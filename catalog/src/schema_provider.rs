@@ -134,6 +134,16 @@ impl LiveDeltaTable {
         })
     }
 
+    /// The latest committed version of the table itself.
+    pub(crate) async fn latest_table(&self) -> Result<DeltaTable> {
+        let mut table = self.table.lock().await;
+        table
+            .update_state()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(table.clone())
+    }
+
     /// The provider of the latest committed version.
     async fn latest(&self) -> Result<Arc<dyn TableProvider>> {
         let mut table = self.table.lock().await;

@@ -10,7 +10,10 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
 use datafusion::logical_expr::LogicalPlan;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::{MetadataValue, StructType, normalize_for_delta};
+use deltalake::operations::update_table_metadata::TableMetadataUpdate;
 use deltalake::operations::write::{SchemaMode, WriteBuilder};
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -18,7 +21,21 @@ use futures::TryStreamExt;
 
 use crate::data_dir::{DataDir, validate_name};
 use crate::schema_provider::LiveDeltaTable;
+use crate::table_constraints::{CONSTRAINTS_PROPERTY, TableConstraints};
 use crate::{CatalogError, Lineage};
+
+/// The field metadata key of a column comment.
+pub const COLUMN_COMMENT_KEY: &str = "comment";
+
+/// What a table declares about itself: its comment, its columns (in order)
+/// with their comments, and its informational constraints.
+#[derive(Debug, Clone)]
+pub struct TableDefinition {
+    pub ident: TableIdent,
+    pub comment: Option<String>,
+    pub columns: Vec<(String, Option<String>)>,
+    pub constraints: TableConstraints,
+}
 
 /// A schema-qualified table name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -195,16 +212,159 @@ impl DeltaTableStore {
         }
     }
 
-    /// Creates an empty table with `schema`; an existing table is an error.
+    /// Creates an empty table with `schema` and its informational constraints,
+    /// in one commit; an existing table is an error.
     pub async fn create_table(
         &self,
         ident: &TableIdent,
         schema: SchemaRef,
         owner: &str,
+        constraints: &TableConstraints,
     ) -> Result<(), CatalogError> {
-        self.write_batches(ident, schema, Vec::new(), WriteMode::Create, owner, None)
+        let table = self.table_for_write(ident, WriteMode::Create).await?;
+        // What a first write would declare, plus the constraints property,
+        // which only the create builder can be told not to validate.
+        let columns: StructType = normalize_for_delta(&schema).try_into_kernel()?;
+        let configuration =
+            (!constraints.is_empty()).then(|| (CONSTRAINTS_PROPERTY, Some(constraints.to_json())));
+        table
+            .create()
+            .with_columns(columns.fields().cloned())
+            .with_configuration(configuration)
+            .with_raise_if_key_not_exists(false)
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .with_commit_properties(commit_properties(None, owner))
+            .await?;
+        self.evict(ident);
+        Ok(())
+    }
+
+    /// Replaces a table's informational constraints (one commit).
+    pub async fn set_constraints(
+        &self,
+        ident: &TableIdent,
+        constraints: &TableConstraints,
+        user: &str,
+    ) -> Result<(), CatalogError> {
+        let table = self.open_for_change(ident).await?;
+        table
+            .set_tbl_properties()
+            .with_properties(HashMap::from([(
+                CONSTRAINTS_PROPERTY.to_string(),
+                constraints.to_json(),
+            )]))
+            // Not a `delta.*` property: Delta must keep it, not validate it.
+            .with_raise_if_not_exists(false)
+            .with_commit_properties(commit_properties(None, user))
             .await?;
         Ok(())
+    }
+
+    /// `COMMENT ON TABLE`: the Delta table description; `None` (or an empty
+    /// comment, as in PostgreSQL) removes it.
+    pub async fn set_table_comment(
+        &self,
+        ident: &TableIdent,
+        comment: Option<&str>,
+        user: &str,
+    ) -> Result<(), CatalogError> {
+        let table = self.open_for_change(ident).await?;
+        table
+            .update_table_metadata()
+            .with_update(TableMetadataUpdate {
+                name: None,
+                description: Some(comment.unwrap_or_default().to_string()),
+            })
+            .with_commit_properties(commit_properties(None, user))
+            .await?;
+        Ok(())
+    }
+
+    /// `COMMENT ON COLUMN`: the column's `comment` field metadata (the key
+    /// Spark and Databricks use); an empty comment removes it.
+    pub async fn set_column_comment(
+        &self,
+        ident: &TableIdent,
+        column: &str,
+        comment: Option<&str>,
+        user: &str,
+    ) -> Result<(), CatalogError> {
+        let table = self.open_for_change(ident).await?;
+        let has_column = table
+            .snapshot()?
+            .schema()
+            .fields()
+            .any(|f| f.name() == column);
+        if !has_column {
+            return Err(CatalogError::ColumnNotFound {
+                table: ident.table.clone(),
+                column: column.to_string(),
+            });
+        }
+        table
+            .update_field_metadata()
+            .with_field_name(column)
+            .with_metadata(HashMap::from([(
+                COLUMN_COMMENT_KEY.to_string(),
+                MetadataValue::String(comment.unwrap_or_default().to_string()),
+            )]))
+            .with_commit_properties(commit_properties(None, user))
+            .await?;
+        // The cached provider's schema carries field metadata.
+        self.evict(ident);
+        Ok(())
+    }
+
+    /// The latest committed version of an existing table, for a metadata change.
+    async fn open_for_change(&self, ident: &TableIdent) -> Result<DeltaTable, CatalogError> {
+        self.check_writable_ident(ident)?;
+        self.open(ident)
+            .await?
+            .ok_or_else(|| CatalogError::TableNotFound(ident.table.clone()))
+    }
+
+    /// A table's columns, comment and constraints at its latest version, or
+    /// `None` if it does not exist.
+    pub async fn definition(
+        &self,
+        ident: &TableIdent,
+    ) -> Result<Option<TableDefinition>, CatalogError> {
+        let Some(live) = self.provider(ident).await? else {
+            return Ok(None);
+        };
+        let table = live.latest_table().await?;
+        let snapshot = table.snapshot()?;
+        let metadata = snapshot.metadata();
+        let constraints = match metadata.configuration().get(CONSTRAINTS_PROPERTY) {
+            Some(json) => TableConstraints::from_json(json).map_err(|e| CatalogError::Corrupt {
+                path: format!(
+                    "{}.{} property {CONSTRAINTS_PROPERTY}",
+                    ident.schema, ident.table
+                ),
+                message: e.to_string(),
+            })?,
+            None => TableConstraints::default(),
+        };
+        let columns = snapshot
+            .schema()
+            .fields()
+            .map(|f| {
+                let comment = match f.metadata().get(COLUMN_COMMENT_KEY) {
+                    Some(MetadataValue::String(s)) if !s.is_empty() => Some(s.clone()),
+                    _ => None,
+                };
+                (f.name().to_string(), comment)
+            })
+            .collect();
+        Ok(Some(TableDefinition {
+            ident: ident.clone(),
+            comment: metadata
+                .description()
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
+            columns,
+            constraints,
+        }))
     }
 
     /// Writes in-memory batches as one commit (creating the table if needed

@@ -10,6 +10,9 @@
 //! - `'{...}'::real[]` (any float array type) and pgvector's `'[...]'::vector`
 //!   become `vector_literal('...')`: one string to plan instead of one
 //!   constant expression per element (milliseconds for a 768-d vector).
+//! - `generate_subscripts(a, d)` (SQLAlchemy pairs it with `unnest(a)` to
+//!   number key columns) becomes `unnest(generate_series(1, array_length(a, d)))`:
+//!   DataFusion zips the unnests of one select list as PostgreSQL does.
 //! - `$n::oid` / `$n::oid[]` placeholders are recorded: DataFusion plans them as
 //!   integers, but drivers expect the oid types in the parameter description
 //!   (asyncpg decodes `oid[]` natively, not `int4[]`).
@@ -54,7 +57,12 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
     let lower = sql.to_ascii_lowercase();
     let has_registers = SPECIAL_REGISTERS.iter().any(|r| lower.contains(r));
     let has_vectors = lower.contains("[]") || lower.contains("::vector");
-    if !has_registers && !has_vectors && !lower.contains("oid") && !lower.contains("uuid") {
+    if !has_registers
+        && !has_vectors
+        && !lower.contains("oid")
+        && !lower.contains("uuid")
+        && !lower.contains("generate_subscripts")
+    {
         return unchanged(Vec::new());
     }
     let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
@@ -66,6 +74,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         changed |= name_special_registers(statement);
         changed |= uuid_as_text(statement);
         changed |= vector_literals(statement);
+        changed |= generate_subscripts(statement);
     }
     if !changed {
         return unchanged(oid_params);
@@ -173,6 +182,35 @@ fn vector_literals(statement: &mut Statement) -> bool {
     changed
 }
 
+/// `generate_subscripts(a, d)` -> `unnest(generate_series(1, array_length(a, d)))`.
+fn generate_subscripts(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(f) = expr
+            && f.name
+                .to_string()
+                .eq_ignore_ascii_case("generate_subscripts")
+            && let FunctionArguments::List(list) = &f.args
+            && let [
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(dim)),
+            ] = list.args.as_slice()
+        {
+            let sql =
+                format!("unnest(generate_series(1, CAST(array_length({array}, {dim}) AS BIGINT)))");
+            if let Ok(replacement) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&sql)
+                .and_then(|mut p| p.parse_expr())
+            {
+                *expr = replacement;
+                changed = true;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
 /// `real[]`, `float4[]`, `double precision[]`... and pgvector's `vector(n)`.
 fn is_vector_type(data_type: &DataType) -> bool {
     match data_type {
@@ -240,6 +278,10 @@ mod tests {
             "SELECT current_user AS \"current_user\", session_user AS \"session_user\", $1::TEXT, $2::oid[]"
         );
         assert_eq!(r.oid_params, vec![(1, Type::OID_ARRAY)]);
+        assert_eq!(
+            rewrite("SELECT unnest(conkey), generate_subscripts(conkey, $1) FROM c").sql,
+            "SELECT unnest(conkey), unnest(generate_series(1, CAST(array_length(conkey, $1) AS BIGINT))) FROM c"
+        );
         assert!(matches!(rewrite("SELECT 1").sql, Cow::Borrowed(_)));
     }
 }

@@ -65,6 +65,144 @@ pub fn pg_type(data_type: &DataType) -> Type {
     }
 }
 
+/// The `int2vector` columns of pg_catalog (`pg_index.indkey`...) are
+/// `int2[]` lists marked with this field metadata; see `lakehouse_catalog::pg_catalog`.
+fn is_int2vector(field: &Field) -> bool {
+    field
+        .metadata()
+        .get(lakehouse_catalog::pg_catalog::PG_TYPE_METADATA)
+        .map(String::as_str)
+        == Some("int2vector")
+        && matches!(field.data_type(), DataType::List(_))
+}
+
+/// pg_catalog's one-byte `"char"` columns (`pg_type.typtype`...), text in Arrow.
+fn is_char(field: &Field) -> bool {
+    field
+        .metadata()
+        .get(lakehouse_catalog::pg_catalog::PG_TYPE_METADATA)
+        .map(String::as_str)
+        == Some("char")
+        && matches!(
+            field.data_type(),
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+        )
+}
+
+/// The Postgres type of a result column: its field's, or its Arrow type's.
+fn pg_field_type(field: &Field) -> Type {
+    if is_int2vector(field) {
+        Type::INT2_VECTOR
+    } else if is_char(field) {
+        Type::CHAR
+    } else {
+        pg_type(field.data_type())
+    }
+}
+
+/// A `"char"` value: one byte, in text and in binary.
+#[derive(Debug)]
+struct PgChar(u8);
+
+impl ToSql for PgChar {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&[self.0]);
+        Ok(postgres_types::IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::CHAR
+    }
+
+    postgres_types::to_sql_checked!();
+}
+
+impl ToSqlText for PgChar {
+    fn to_sql_text(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+        _format_options: &pgwire::types::format::FormatOptions,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.to_sql(ty, out)
+    }
+}
+
+fn encode_char<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgWireResult<()> {
+    if column.is_null(row) {
+        return sink.put(&None::<i16>);
+    }
+    let text = match column.data_type() {
+        DataType::Utf8View => column.as_string_view().value(row),
+        DataType::LargeUtf8 => column.as_string::<i64>().value(row),
+        _ => column.as_string::<i32>().value(row),
+    };
+    sink.put(&PgChar(text.bytes().next().unwrap_or(0)))
+}
+
+/// How [`encode_batch`] writes a column.
+#[derive(Clone, Copy)]
+enum CellEncoding {
+    Arrow,
+    Int2Vector,
+    Char,
+}
+
+/// An `int2vector` value: binary like `int2[]`, text space-separated (`1 2`).
+#[derive(Debug)]
+struct Int2Vector(Vec<Option<i16>>);
+
+impl ToSql for Int2Vector {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::INT2_VECTOR
+    }
+
+    postgres_types::to_sql_checked!();
+}
+
+impl ToSqlText for Int2Vector {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+        _format_options: &pgwire::types::format::FormatOptions,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let text: Vec<String> = self
+            .0
+            .iter()
+            .map(|v| v.map_or_else(|| "0".to_string(), |v| v.to_string()))
+            .collect();
+        out.extend_from_slice(text.join(" ").as_bytes());
+        Ok(postgres_types::IsNull::No)
+    }
+}
+
+fn encode_int2vector<S: FieldSink>(
+    sink: &mut S,
+    column: &ArrayRef,
+    row: usize,
+) -> PgWireResult<()> {
+    if column.is_null(row) {
+        return sink.put(&None::<i16>);
+    }
+    let values = cast(&column.as_list::<i32>().value(row), &DataType::Int16)
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    let values = values.as_primitive::<datafusion::arrow::datatypes::Int16Type>();
+    sink.put(&Int2Vector(values.iter().collect()))
+}
+
 /// Row description for `schema`, each column in the format the client asked for.
 pub fn field_infos(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
     schema
@@ -76,7 +214,7 @@ pub fn field_infos(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
                 f.name().clone(),
                 None,
                 None,
-                pg_type(f.data_type()),
+                pg_field_type(f),
                 format.format_for(i),
             )
         })
@@ -159,7 +297,9 @@ fn out_of_range(what: &str) -> PgWireError {
 
 /// Encodes row `row` of a normalized column into `sink`.
 fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgWireResult<()> {
-    if column.is_null(row) {
+    // A NullArray (an untyped NULL, e.g. `SELECT NULL`) has no validity
+    // buffer: `is_null` says false, `is_valid` too.
+    if column.is_null(row) || column.data_type() == &DataType::Null {
         return sink.put(&None::<i16>);
     }
     match column.data_type() {
@@ -324,10 +464,28 @@ pub fn encode_batch<S: FieldSink, T>(
     mut finish_row: impl FnMut(&mut S) -> T,
 ) -> PgWireResult<Vec<T>> {
     let columns = normalize(batch)?;
+    let schema = batch.schema();
+    let encodings: Vec<CellEncoding> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if is_int2vector(f) {
+                CellEncoding::Int2Vector
+            } else if is_char(f) {
+                CellEncoding::Char
+            } else {
+                CellEncoding::Arrow
+            }
+        })
+        .collect();
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        for column in &columns {
-            encode_cell(sink, column, row)?;
+        for (column, encoding) in columns.iter().zip(&encodings) {
+            match encoding {
+                CellEncoding::Arrow => encode_cell(sink, column, row)?,
+                CellEncoding::Int2Vector => encode_int2vector(sink, column, row)?,
+                CellEncoding::Char => encode_char(sink, column, row)?,
+            }
         }
         out.push(finish_row(sink));
     }

@@ -17,10 +17,11 @@ use lakehouse_catalog::{DEFAULT_SCHEMA, Lineage, TableIdent, WriteMode};
 use lakehouse_ingest::pg_copy::{self, CopyInFormat};
 use pgwire::api::results::Tag;
 
+use crate::declared_constraints::DeclaredConstraints;
 use crate::error::{ServerError, ServerResult};
 use crate::server::ServerState;
 use crate::session::{CopyIn, Session};
-use crate::statement::{Command, CopyFormat, CopyKind, CopyOutSource, command_tag};
+use crate::statement::{Command, CommentTarget, CopyFormat, CopyKind, CopyOutSource, command_tag};
 
 /// What a statement produced, before it is put on the wire.
 pub enum Output {
@@ -93,19 +94,32 @@ pub async fn execute(
             format,
         } => copy_from_start(session, &table, &columns, &format).await,
         Command::CopyTo { source, format } => copy_to(session, source, format).await,
-        Command::Query(statement) => run_statement(state, session, *statement, params).await,
-        Command::Declare { name, query } => {
-            match run_statement(state, session, *query, params).await? {
-                Output::Rows { schema, stream } => {
-                    session.cursors.declare(&name, schema, stream).await?;
-                    Ok(Output::Done(Tag::new("DECLARE CURSOR")))
-                }
-                _ => Err(ServerError::sql(
-                    "42P11",
-                    "DECLARE CURSOR needs a query that returns rows",
-                )),
+        Command::Query(statement) => run_statement(session, *statement, params).await,
+        Command::CreateTable {
+            statement,
+            constraints,
+        } => match plan(session, *statement, params).await? {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => {
+                create_table(state, session, create, constraints).await
             }
+            other => Err(ServerError::sql(
+                "XX000",
+                format!("CREATE TABLE planned as {}", other.display()),
+            )),
+        },
+        Command::Comment { target, comment } => {
+            comment_on(state, session, target, comment.as_deref()).await
         }
+        Command::Declare { name, query } => match run_statement(session, *query, params).await? {
+            Output::Rows { schema, stream } => {
+                session.cursors.declare(&name, schema, stream).await?;
+                Ok(Output::Done(Tag::new("DECLARE CURSOR")))
+            }
+            _ => Err(ServerError::sql(
+                "42P11",
+                "DECLARE CURSOR needs a query that returns rows",
+            )),
+        },
         Command::Fetch { name, count } => {
             let (schema, batches) = session.cursors.fetch(&name, count).await?;
             let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
@@ -205,7 +219,6 @@ pub async fn plan(
 }
 
 async fn run_statement(
-    state: &ServerState,
     session: &Session,
     statement: Statement,
     params: Option<BindParams<'_>>,
@@ -213,9 +226,6 @@ async fn run_statement(
     let tag = command_tag(&statement);
     let plan = plan(session, statement, params).await?;
     match plan {
-        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => {
-            create_table(state, session, create).await
-        }
         LogicalPlan::Ddl(DdlStatement::CreateExternalTable(_)) | LogicalPlan::Copy(_) => {
             Err(ServerError::InsufficientPrivilege(
                 "reading or writing server files from SQL is not allowed".into(),
@@ -282,6 +292,7 @@ async fn create_table(
     state: &ServerState,
     session: &Session,
     create: datafusion::logical_expr::CreateMemoryTable,
+    declared: DeclaredConstraints,
 ) -> ServerResult<Output> {
     let ident = ident_of(&create.name);
     let store = state.catalog.store();
@@ -289,6 +300,14 @@ async fn create_table(
     if exists && create.if_not_exists {
         return Ok(Output::Done(Tag::new("CREATE TABLE")));
     }
+    let columns: Vec<String> = create
+        .input
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let constraints = declared.resolve(&ident, &columns, store).await?;
     let is_empty_definition = matches!(
         create.input.as_ref(),
         LogicalPlan::EmptyRelation(e) if !e.produce_one_row
@@ -306,8 +325,13 @@ async fn create_table(
                     None,
                 )
                 .await?;
+            store
+                .set_constraints(&ident, &constraints, &session.user)
+                .await?;
         } else {
-            store.create_table(&ident, schema, &session.user).await?;
+            store
+                .create_table(&ident, schema, &session.user, &constraints)
+                .await?;
         }
         return Ok(Output::Done(Tag::new("CREATE TABLE")));
     }
@@ -333,7 +357,47 @@ async fn create_table(
         )
         .await?;
     let rows = store.row_count(&table)?;
+    if !constraints.is_empty() || mode == WriteMode::Replace {
+        store
+            .set_constraints(&ident, &constraints, &session.user)
+            .await?;
+    }
     Ok(Output::Done(Tag::new("SELECT").with_rows(rows as usize)))
+}
+
+/// `COMMENT ON TABLE` / `COMMENT ON COLUMN`: one Delta commit on the table.
+async fn comment_on(
+    state: &ServerState,
+    session: &Session,
+    target: CommentTarget,
+    comment: Option<&str>,
+) -> ServerResult<Output> {
+    let store = state.catalog.store();
+    match target {
+        CommentTarget::Table(name) => {
+            let ident = table_ident(&name)?;
+            store
+                .set_table_comment(&ident, comment, &session.user)
+                .await?
+        }
+        CommentTarget::Column(table, column) => {
+            let ident = table_ident(&table)?;
+            let column = if column.quote_style.is_none() {
+                column.value.to_lowercase()
+            } else {
+                column.value
+            };
+            store
+                .set_column_comment(&ident, &column, comment, &session.user)
+                .await?
+        }
+    }
+    Ok(Output::Done(Tag::new("COMMENT")))
+}
+
+/// The table a parsed name denotes, unqualified names in `public`.
+pub(crate) fn table_ident(name: &ObjectName) -> ServerResult<TableIdent> {
+    Ok(ident_of(&table_reference(name)?))
 }
 
 /// Turns a parsed object name into a table reference, folding unquoted

@@ -102,6 +102,7 @@ fn catalog_sqlstate(e: &CatalogError) -> &'static str {
     match e {
         CatalogError::TableNotFound(_) => "42P01",
         CatalogError::TableExists(_) => "42P07",
+        CatalogError::ColumnNotFound { .. } => "42703",
         CatalogError::SchemaNotFound(_) => "3F000",
         CatalogError::SchemaExists(_) => "42P06",
         CatalogError::SchemaNotEmpty(_) => "2BP01",
@@ -157,6 +158,10 @@ fn arrow_sqlstate(e: &ArrowError) -> &'static str {
         ArrowError::DivideByZero => "22012",
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => "22003",
         ArrowError::ArithmeticOverflow(_) => "22003",
+        // NULL into a NOT NULL (e.g. primary key) column.
+        ArrowError::InvalidArgumentError(m) if m.contains("non-nullable but contains null") => {
+            "23502"
+        }
         ArrowError::ExternalError(inner) => external_sqlstate(inner.as_ref()),
         _ => "XX000",
     }

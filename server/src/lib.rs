@@ -8,6 +8,7 @@ mod cancel;
 mod compat_rewrite;
 mod copy_out;
 mod cursors;
+mod declared_constraints;
 mod encode;
 mod engine;
 mod error;

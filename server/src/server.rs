@@ -2,13 +2,15 @@
 
 use std::sync::{Arc, Mutex};
 
+use datafusion::catalog::CatalogProvider;
 use datafusion::execution::context::SessionConfig;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use lakehouse_catalog::pg_catalog::{PgAnnotations, PgCatalogOverlay};
 use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore};
 use lakehouse_config::Config;
 use lakehouse_udfs::{
-    FunctionEnv, ImportRoots, Models, SessionHandles, SessionNotices, VectorIndexBuilder,
+    FunctionEnv, ImportRoots, Models, SessionHandles, SessionNotices, TypeOids, VectorIndexBuilder,
 };
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ConnectionManager, PgWireServerHandlers};
@@ -62,6 +64,29 @@ impl ServerState {
         template.register_catalog(&config.database, catalog.clone());
         datafusion_pg_catalog::setup_pg_catalog(&template, &config.database, EmptyContextProvider)
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
+        // pg_constraint and pg_description come from the Delta tables.
+        let pg_annotations = PgAnnotations::default();
+        let pg_catalog = catalog
+            .schema("pg_catalog")
+            .ok_or_else(|| StartError::PgCatalog("pg_catalog was not registered".into()))?;
+        catalog
+            .register_schema(
+                "pg_catalog",
+                Arc::new(PgCatalogOverlay::new(
+                    pg_catalog,
+                    catalog.store().clone(),
+                    pg_annotations.clone(),
+                )),
+            )
+            .map_err(|e| StartError::PgCatalog(e.to_string()))?;
+        let type_oids = template
+            .sql("SELECT typname, oid, typarray FROM pg_catalog.pg_type")
+            .await
+            .map_err(|e| StartError::PgCatalog(e.to_string()))?
+            .collect()
+            .await
+            .and_then(|batches| TypeOids::from_pg_type(&batches))
+            .map_err(|e| StartError::PgCatalog(e.to_string()))?;
         let mut roots = config.effective_import_roots();
         roots.retain(|r| !r.as_os_str().is_empty());
         let models = Arc::new(Models::new(
@@ -80,6 +105,8 @@ impl ServerState {
             vectors,
             jobs,
             rag_max_tokens: config.rag_max_tokens,
+            pg_annotations,
+            type_oids: Arc::new(type_oids),
         };
         let state = ServerState {
             config,

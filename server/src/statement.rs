@@ -2,11 +2,12 @@
 //! settings, COPY) and what goes to DataFusion.
 
 use datafusion::sql::sqlparser::ast::{
-    CloseCursor, CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget,
-    Declare, DeclareType, Expr, FetchDirection, ObjectName, ObjectType, Reset, Set, Statement,
-    Value, ValueWithSpan,
+    CloseCursor, CommentObject, CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource,
+    CopyTarget, Declare, DeclareType, Expr, FetchDirection, Ident, ObjectName, ObjectNamePart,
+    ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
 };
 
+use crate::declared_constraints::DeclaredConstraints;
 use crate::error::{ServerError, ServerResult};
 
 /// Output format of COPY.
@@ -126,6 +127,14 @@ pub enum CopyOutSource {
     Query(Box<datafusion::sql::sqlparser::ast::Query>),
 }
 
+/// What a COMMENT ON names.
+#[derive(Debug, Clone)]
+pub enum CommentTarget {
+    Table(ObjectName),
+    /// `[schema.]table.column`: the table's name and the column.
+    Column(ObjectName, Ident),
+}
+
 /// A classified statement.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -161,6 +170,16 @@ pub enum Command {
     },
     /// `CLOSE name` / `CLOSE ALL` (`None`).
     Close(Option<String>),
+    /// `CREATE TABLE` with its key clauses taken out (DataFusion plans the rest).
+    CreateTable {
+        statement: Box<Statement>,
+        constraints: DeclaredConstraints,
+    },
+    /// `COMMENT ON TABLE | VIEW | COLUMN ... IS ...`; `None` removes the comment.
+    Comment {
+        target: CommentTarget,
+        comment: Option<String>,
+    },
     /// Accepted and ignored, with this command tag (e.g. DISCARD ALL).
     NoOp(&'static str),
     /// Planned and run by DataFusion.
@@ -379,6 +398,43 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
                 "CREATE EXTERNAL TABLE reads server files directly; load data with ingest_csv() or COPY FROM STDIN".into(),
             ));
         }
+        Statement::CreateTable(mut ct) => {
+            let constraints = DeclaredConstraints::take_from(&mut ct)?;
+            Command::CreateTable {
+                statement: Box::new(Statement::CreateTable(ct)),
+                constraints,
+            }
+        }
+        Statement::Comment {
+            object_type,
+            object_name,
+            comment,
+            ..
+        } => Command::Comment {
+            target: match object_type {
+                CommentObject::Table => CommentTarget::Table(object_name),
+                CommentObject::Column => {
+                    let mut parts = object_name.0;
+                    match (parts.pop(), parts.is_empty()) {
+                        (Some(ObjectNamePart::Identifier(column)), false) => {
+                            CommentTarget::Column(ObjectName(parts), column)
+                        }
+                        _ => {
+                            return Err(ServerError::sql(
+                                "42601",
+                                "COMMENT ON COLUMN needs table.column",
+                            ));
+                        }
+                    }
+                }
+                other => {
+                    return Err(ServerError::Unsupported(format!(
+                        "COMMENT ON {other} (tables and columns have comments)"
+                    )));
+                }
+            },
+            comment,
+        },
         other => Command::Query(Box::new(other)),
     })
 }

@@ -2,8 +2,10 @@
 
 Usage: python matrix.py DSN  -> one JSON object per line: {"client", "check", "ok", "detail"}.
 The caller (tests/tests/clients.rs) has created the same tables and rows on both
-servers: people(id bigint, name text, score float8, active bool, born date,
-seen timestamp) with 2 rows, and an empty people_copy(id bigint, name text).
+servers: teams(id bigint primary key, name text unique) with 1 row;
+people(id bigint primary key, name text, score float8, active bool, born date,
+seen timestamp, team_id bigint references teams) with 2 rows, commented
+('People we know'; people.name 'Full name'); an empty people_copy(id bigint, name text).
 Each check is one thing a real tool does; a check fails by raising.
 """
 
@@ -241,56 +243,96 @@ import pandas  # noqa: E402
 import sqlalchemy  # noqa: E402
 
 
-def engine():
+def engine(dialect="psycopg2"):
     from psycopg.conninfo import conninfo_to_dict
 
     d = conninfo_to_dict(DSN)
     url = sqlalchemy.engine.URL.create(
-        "postgresql+psycopg2",
+        f"postgresql+{dialect}",
         username=d.get("user"),
         password=d.get("password"),
         host=d.get("host"),
         port=int(d.get("port", 5432)),
         database=d.get("dbname"),
     )
-    args = {"options": d["options"]} if "options" in d else {}
+    options = d.get("options", "")
+    if dialect == "asyncpg":
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        args = {"server_settings": {"search_path": options.split("=", 1)[1]}} if options else {}
+        return create_async_engine(url, connect_args=args)
+    args = {"options": options} if options else {}
     return sqlalchemy.create_engine(url, connect_args=args)
 
 
-@check("sqlalchemy", "inspector: table names, has_table")
-def _():
-    insp = sqlalchemy.inspect(engine())
-    names = insp.get_table_names()
-    assert "people" in names and "people_copy" in names, names
-    assert insp.has_table("people") and not insp.has_table("nope")
+def inspected(dialect, fn):
+    """Runs fn(inspector) with an inspector on the dialect's engine."""
+    eng = engine(dialect)
+    if dialect != "asyncpg":
+        return fn(sqlalchemy.inspect(eng))
+
+    async def run():
+        try:
+            async with eng.connect() as conn:
+                return await conn.run_sync(lambda sync_conn: fn(sqlalchemy.inspect(sync_conn)))
+        finally:
+            await eng.dispose()
+
+    return asyncio.run(run())
 
 
-@check("sqlalchemy", "inspector: columns and types")
-def _():
-    cols = sqlalchemy.inspect(engine()).get_columns("people")
-    got = [(c["name"], str(c["type"])) for c in cols]
-    assert got == [("id", "BIGINT"), ("name", "TEXT"), ("score", "DOUBLE PRECISION"),
-                   ("active", "BOOLEAN"), ("born", "DATE"), ("seen", "TIMESTAMP")], got
+for _dialect in ("psycopg2", "psycopg", "asyncpg"):
+    _name = "sqlalchemy" if _dialect == "psycopg2" else f"sqlalchemy+{_dialect}"
 
+    @check(_name, "inspector: table names, has_table")
+    def _(d=_dialect):
+        def go(insp):
+            names = insp.get_table_names()
+            assert {"people", "people_copy", "teams"} <= set(names), names
+            assert insp.has_table("people") and not insp.has_table("nope")
+        inspected(d, go)
 
-@check("sqlalchemy", "inspector: schema names")
-def _():
-    names = sqlalchemy.inspect(engine()).get_schema_names()
-    assert "public" in names, names
+    @check(_name, "inspector: columns, types, nullability, comments")
+    def _(d=_dialect):
+        cols = inspected(d, lambda insp: insp.get_columns("people"))
+        got = [(c["name"], str(c["type"]), c["nullable"], c.get("comment")) for c in cols]
+        assert got == [("id", "BIGINT", False, None), ("name", "TEXT", True, "Full name"),
+                       ("score", "DOUBLE PRECISION", True, None), ("active", "BOOLEAN", True, None),
+                       ("born", "DATE", True, None), ("seen", "TIMESTAMP", True, None),
+                       ("team_id", "BIGINT", True, None)], got
 
+    @check(_name, "inspector: schema names")
+    def _(d=_dialect):
+        names = inspected(d, lambda insp: insp.get_schema_names())
+        assert "public" in names, names
 
-@check("sqlalchemy", "inspector: pk, foreign keys, indexes, unique constraints")
-def _():
-    insp = sqlalchemy.inspect(engine())
-    assert insp.get_pk_constraint("people")["constrained_columns"] == []
-    assert insp.get_foreign_keys("people") == []
-    assert insp.get_indexes("people") == []
-    assert insp.get_unique_constraints("people") == []
+    @check(_name, "inspector: primary keys")
+    def _(d=_dialect):
+        pk = inspected(d, lambda insp: insp.get_pk_constraint("people"))
+        assert pk["constrained_columns"] == ["id"] and pk["name"] == "people_pkey", pk
 
+    @check(_name, "inspector: foreign keys")
+    def _(d=_dialect):
+        fks = inspected(d, lambda insp: insp.get_foreign_keys("people"))
+        assert [(f["name"], f["constrained_columns"], f["referred_table"], f["referred_columns"]) for f in fks] \
+            == [("people_team_id_fkey", ["team_id"], "teams", ["id"])], fks
 
-@check("sqlalchemy", "inspector: table comment")
-def _():
-    assert sqlalchemy.inspect(engine()).get_table_comment("people")["text"] is None
+    @check(_name, "inspector: unique constraints")
+    def _(d=_dialect):
+        uniques = inspected(d, lambda insp: insp.get_unique_constraints("teams"))
+        assert [(u["name"], u["column_names"]) for u in uniques] == [("teams_name_key", ["name"])], uniques
+
+    @check(_name, "inspector: indexes of a table without unique constraints")
+    def _(d=_dialect):
+        indexes = inspected(d, lambda insp: insp.get_indexes("people"))
+        assert indexes == [], indexes
+
+    @check(_name, "inspector: table comment")
+    def _(d=_dialect):
+        def go(insp):
+            assert insp.get_table_comment("people")["text"] == "People we know"
+            assert insp.get_table_comment("teams")["text"] is None
+        inspected(d, go)
 
 
 @check("pandas", "read_sql")
@@ -302,7 +344,7 @@ def _():
 @check("pandas", "read_sql_table")
 def _():
     df = pandas.read_sql_table("people", engine())
-    assert len(df) == 2 and list(df.columns)[:2] == ["id", "name"], df
+    assert len(df) == 2 and list(df.columns) == ["id", "name", "score", "active", "born", "seen", "team_id"], df
 
 
 @check("pandas", "to_sql (append) and read back")

@@ -6,6 +6,7 @@
 //! get them there.
 
 mod args;
+mod catalog_comments;
 mod constant_text;
 mod create_vector_index;
 mod current_setting;
@@ -25,6 +26,7 @@ mod rag;
 mod retrieval;
 mod session_settings;
 mod session_user;
+mod to_regtype;
 mod vector_index_build;
 mod vector_literal;
 mod vector_search;
@@ -44,6 +46,7 @@ pub use lakehouse_models::ModelError;
 pub use models::Models;
 pub use notices::SessionNotices;
 pub use session_settings::{SessionSettings, SettingError};
+pub use to_regtype::TypeOids;
 pub use vector_index_build::VectorIndexBuilder;
 pub use version::{PG_VERSION, PG_VERSION_NUM, version_string};
 
@@ -58,6 +61,10 @@ pub struct FunctionEnv {
     pub jobs: JobStore,
     pub index_builder: VectorIndexBuilder,
     pub rag_max_tokens: usize,
+    /// What pg_catalog scans last saw, for obj_description and friends.
+    pub pg_annotations: lakehouse_catalog::pg_catalog::PgAnnotations,
+    /// `pg_type` by name, for to_regtype.
+    pub type_oids: Arc<TypeOids>,
 }
 
 /// What a session lends its functions: who it is, where its NOTICEs go, its
@@ -79,6 +86,10 @@ pub fn register_session_functions(
     ctx.register_udf(version::version());
     ctx.register_udf(pg_type_is_visible::pg_type_is_visible());
     ctx.register_udf(vector_literal::vector_literal());
+    ctx.register_udf(to_regtype::to_regtype(env.type_oids.clone()));
+    for udf in catalog_comments::catalog_comment_functions(&env.pg_annotations) {
+        ctx.register_udf(udf);
+    }
     for udf in current_setting::setting_functions(session.settings.clone()) {
         ctx.register_udf(udf);
     }

@@ -1,0 +1,348 @@
+//! `pg_catalog` over lakehouse's own metadata.
+//!
+//! datafusion-pg-catalog serves relations, attributes and types, giving every
+//! relation an oid as it lists them; its `pg_constraint` and `pg_description`
+//! are fixed copies of an empty PostgreSQL database. [`PgCatalogOverlay`] wraps
+//! that schema and serves those two from the Delta tables instead: the
+//! informational constraints (with `conkey` / `confkey` as `int2[]`, which
+//! SQLAlchemy unnests) and the comments of `COMMENT ON`, keyed by the same
+//! oids `pg_class` shows. Each scan of `pg_class`, `pg_constraint` or
+//! `pg_description` also refreshes [`PgAnnotations`], the snapshot that
+//! `obj_description`, `col_description` and `pg_get_constraintdef` read:
+//! a client only knows an oid after reading one of those tables.
+//! `pg_index` and `pg_class` also show the index PostgreSQL would create for
+//! each primary key and unique constraint (see [`pg_index`]), with `indkey`
+//! as `int2[]` so the `unnest(indkey)` of index reflection plans.
+
+mod pg_constraint;
+mod pg_description;
+mod pg_index;
+mod relation_oids;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::{DeltaTableStore, TableDefinition};
+use relation_oids::RelationOids;
+
+/// Field metadata naming the Postgres type a column is sent as, where the
+/// Arrow type alone would say otherwise (`int2vector` for an `int2[]` list).
+pub const PG_TYPE_METADATA: &str = "pg_type";
+
+/// What `obj_description`, `col_description` and `pg_get_constraintdef`
+/// answer from: the latest snapshot taken by a catalog scan.
+#[derive(Debug, Clone, Default)]
+pub struct PgAnnotations(Arc<RwLock<AnnotationSnapshot>>);
+
+#[derive(Debug, Default)]
+struct AnnotationSnapshot {
+    /// (objoid, objsubid) -> comment, for relations (classoid pg_class).
+    descriptions: HashMap<(i32, i32), String>,
+    /// Constraint oid -> `pg_get_constraintdef` text.
+    constraint_defs: HashMap<i32, String>,
+    /// Index oid -> `pg_get_indexdef(oid, n)` for n = 0 (the whole), 1, 2...
+    index_defs: HashMap<i32, Vec<String>>,
+}
+
+impl PgAnnotations {
+    /// The comment of a relation (`subid` 0) or of its column `subid`.
+    pub fn description(&self, oid: i32, subid: i32) -> Option<String> {
+        self.0.read().ok()?.descriptions.get(&(oid, subid)).cloned()
+    }
+
+    /// The definition of a constraint, as `pg_get_constraintdef` prints it.
+    pub fn constraint_def(&self, oid: i32) -> Option<String> {
+        self.0.read().ok()?.constraint_defs.get(&oid).cloned()
+    }
+
+    /// `pg_get_indexdef(oid, column)`: 0 is the CREATE INDEX statement.
+    pub fn index_def(&self, oid: i32, column: usize) -> Option<String> {
+        self.0
+            .read()
+            .ok()?
+            .index_defs
+            .get(&oid)?
+            .get(column)
+            .cloned()
+    }
+
+    fn replace(&self, snapshot: AnnotationSnapshot) {
+        if let Ok(mut current) = self.0.write() {
+            *current = snapshot;
+        }
+    }
+}
+
+/// Every table's definition, keyed by the oid `pg_class` gives it.
+struct CatalogSnapshot {
+    oids: RelationOids,
+    tables: Vec<(i32, TableDefinition)>,
+}
+
+/// The `pg_catalog` schema: datafusion-pg-catalog's, with `pg_constraint`
+/// and `pg_description` computed from the Delta tables.
+#[derive(Debug)]
+pub struct PgCatalogOverlay {
+    inner: Arc<dyn SchemaProvider>,
+    store: DeltaTableStore,
+    annotations: PgAnnotations,
+}
+
+impl PgCatalogOverlay {
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        store: DeltaTableStore,
+        annotations: PgAnnotations,
+    ) -> Self {
+        PgCatalogOverlay {
+            inner,
+            store,
+            annotations,
+        }
+    }
+
+    /// Reads the oids `pg_class` assigns and every table's definition, and
+    /// refreshes the annotations from them.
+    async fn snapshot(&self, state: &dyn Session) -> Result<(CatalogSnapshot, Vec<RecordBatch>)> {
+        let (oids, pg_class) = RelationOids::read(self.inner.as_ref(), state).await?;
+        let mut tables = Vec::new();
+        for schema in self.store.schema_names() {
+            for name in self.store.table_names(&schema) {
+                let ident = crate::TableIdent::new(&schema, name);
+                let Some(oid) = oids.relation(&ident.schema, &ident.table) else {
+                    continue; // created after pg_class was read
+                };
+                if let Some(definition) = self.store.definition(&ident).await? {
+                    tables.push((oid, definition));
+                }
+            }
+        }
+        let snapshot = CatalogSnapshot { oids, tables };
+        self.annotations.replace(AnnotationSnapshot {
+            descriptions: pg_description::relation_comments(&snapshot)
+                .map(|(oid, subid, text)| ((oid, subid), text.to_string()))
+                .collect(),
+            constraint_defs: pg_constraint::constraint_rows(&snapshot)
+                .iter()
+                .map(|c| (c.oid, c.definition()))
+                .collect(),
+            index_defs: pg_index::index_rows(&snapshot)
+                .iter()
+                .map(|i| {
+                    let parts = (0..=i.column_count()).filter_map(|n| i.column(n));
+                    (i.oid, parts.collect())
+                })
+                .collect(),
+        });
+        Ok((snapshot, pg_class))
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogOverlay {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let kind = match name.to_ascii_lowercase().as_str() {
+            "pg_class" => OverlayKind::PgClass,
+            "pg_constraint" => OverlayKind::PgConstraint,
+            "pg_description" => OverlayKind::PgDescription,
+            "pg_index" => OverlayKind::PgIndex,
+            "pg_type" => OverlayKind::PgType,
+            _ => return self.inner.table(name).await,
+        };
+        let schema = match kind {
+            OverlayKind::PgClass => match self.inner.table(name).await? {
+                Some(inner) => pg_class_schema(&inner.schema()),
+                None => return Ok(None),
+            },
+            OverlayKind::PgIndex => match self.inner.table(name).await? {
+                Some(inner) => pg_index_schema(&inner.schema()),
+                None => return Ok(None),
+            },
+            OverlayKind::PgType => match self.inner.table(name).await? {
+                Some(inner) => pg_type_schema(&inner.schema()),
+                None => return Ok(None),
+            },
+            OverlayKind::PgConstraint => pg_constraint::schema(),
+            OverlayKind::PgDescription => pg_description::schema(),
+        };
+        Ok(Some(Arc::new(OverlayTable {
+            kind,
+            schema,
+            overlay: Arc::new(PgCatalogOverlay {
+                inner: self.inner.clone(),
+                store: self.store.clone(),
+                annotations: self.annotations.clone(),
+            }),
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum OverlayKind {
+    /// datafusion-pg-catalog's rows; scanning it refreshes the annotations.
+    PgClass,
+    PgConstraint,
+    PgDescription,
+    PgIndex,
+    /// datafusion-pg-catalog's rows, its `"char"` columns marked as such.
+    PgType,
+}
+
+/// `pg_type` with its one-byte `"char"` columns (`typtype`, `typcategory`...)
+/// marked: asyncpg compares them with bytes (`kind == b'b'`).
+fn pg_type_schema(fixed: &SchemaRef) -> SchemaRef {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let fields: Vec<Field> = fixed
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "typtype" | "typcategory" | "typalign" | "typstorage" | "typdelim" => {
+                f.as_ref().clone().with_metadata(HashMap::from([(
+                    PG_TYPE_METADATA.to_string(),
+                    "char".to_string(),
+                )]))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// `pg_class` with `reloptions` (`text[]`, NULL here), which index
+/// reflection selects.
+fn pg_class_schema(fixed: &SchemaRef) -> SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let mut fields: Vec<Field> = fixed.fields().iter().map(|f| f.as_ref().clone()).collect();
+    if fixed.field_with_name("reloptions").is_err() {
+        let text = Arc::new(Field::new("item", DataType::Utf8, true));
+        fields.push(Field::new("reloptions", DataType::List(text), true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// A batch of the fixed `pg_class` in the overlay's schema.
+fn widen(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let rows = batch.num_rows();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(column) => column.clone(),
+            None => datafusion::arrow::array::new_null_array(f.data_type(), rows),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// `pg_index` with its vector columns as arrays: `indkey` and `indoption`
+/// `int2[]`, `indcollation` and `indclass` `oid[]`.
+fn pg_index_schema(fixed: &SchemaRef) -> SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let list = |item: DataType| DataType::List(Arc::new(Field::new("item", item, true)));
+    let fields: Vec<Field> = fixed
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "indkey" | "indoption" => Field::new(f.name(), list(DataType::Int16), true)
+                .with_metadata(HashMap::from([(
+                    PG_TYPE_METADATA.to_string(),
+                    "int2vector".to_string(),
+                )])),
+            "indcollation" | "indclass" => Field::new(f.name(), list(DataType::Int32), true),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+#[derive(Debug)]
+struct OverlayTable {
+    kind: OverlayKind,
+    schema: SchemaRef,
+    overlay: Arc<PgCatalogOverlay>,
+}
+
+#[async_trait]
+impl TableProvider for OverlayTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let OverlayKind::PgType = self.kind {
+            let fixed = self.overlay.inner.table("pg_type").await?;
+            let mut batches = Vec::new();
+            if let Some(fixed) = fixed {
+                for batch in relation_oids::collect(fixed.as_ref(), state).await? {
+                    batches.push(widen(batch, &self.schema)?);
+                }
+            }
+            return Ok(MemorySourceConfig::try_new_exec(
+                &[batches],
+                self.schema.clone(),
+                projection.cloned(),
+            )?);
+        }
+        let (snapshot, pg_class) = self.overlay.snapshot(state).await?;
+        let batches = match self.kind {
+            OverlayKind::PgClass => {
+                let indexes = pg_index::index_rows(&snapshot);
+                let mut batches = pg_class
+                    .into_iter()
+                    .map(|b| widen(b, &self.schema))
+                    .collect::<Result<Vec<_>>>()?;
+                batches.push(pg_index::pg_class_rows(&self.schema, &indexes)?);
+                batches
+            }
+            OverlayKind::PgType => Vec::new(),
+            OverlayKind::PgIndex => {
+                let indexes = pg_index::index_rows(&snapshot);
+                vec![pg_index::pg_index_rows(&self.schema, &indexes)?]
+            }
+            OverlayKind::PgConstraint => vec![pg_constraint::batch(&snapshot)?],
+            OverlayKind::PgDescription => {
+                let mut batches = vec![pg_description::batch(&snapshot)?];
+                // PostgreSQL's own descriptions (functions, types) stay.
+                if let Some(fixed) = self.overlay.inner.table("pg_description").await? {
+                    for batch in relation_oids::collect(fixed.as_ref(), state).await? {
+                        batches.push(pg_description::relabel(batch)?);
+                    }
+                }
+                batches
+            }
+        };
+        Ok(MemorySourceConfig::try_new_exec(
+            &[batches],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}
