@@ -18,7 +18,8 @@ async fn everything_survives_a_restart() {
             .await
             .unwrap();
         c.batch_execute(
-            "CREATE SCHEMA s; CREATE TABLE s.t (a INT, b TEXT); INSERT INTO s.t VALUES (1, 'x');
+            "CREATE SCHEMA s; CREATE TABLE s.t (a INT PRIMARY KEY, b TEXT); INSERT INTO s.t VALUES (1, 'x');
+             COMMENT ON TABLE s.t IS 'kept'; COMMENT ON COLUMN s.t.b IS 'also kept';
              CREATE VIEW v AS SELECT name FROM people WHERE score > 3;",
         )
         .await
@@ -53,6 +54,17 @@ async fn everything_survives_a_restart() {
     .await
     .unwrap();
     assert_eq!(datasets, vec![vec!["people", "3"], vec!["t", "3"]]);
+    // Keys and comments are Delta metadata: they come back with the table.
+    assert_eq!(
+        simple_rows(
+            &c,
+            "SELECT c.conname, pg_get_constraintdef(c.oid), obj_description(c.conrelid, 'pg_class'), \
+             col_description(c.conrelid, 2) FROM pg_catalog.pg_constraint c"
+        )
+        .await
+        .unwrap(),
+        vec![vec!["t_pkey", "PRIMARY KEY (a)", "kept", "also kept"]]
+    );
     // The admin password still works and was not regenerated.
     assert!(
         server
