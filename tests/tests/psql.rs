@@ -49,6 +49,22 @@ fn psql_walkthrough() {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 
+    // Keys show as PostgreSQL shows the indexes behind them.
+    run(
+        &server,
+        &[
+            "-c",
+            "CREATE TABLE teams (id BIGINT PRIMARY KEY, name TEXT UNIQUE)",
+        ],
+    );
+    let out = run(&server, &["-c", "\\d teams"]);
+    for expected in [
+        " id     | bigint |           | not null |",
+        "Indexes:\n    \"teams_pkey\" PRIMARY KEY, btree (id)\n    \"teams_name_key\" UNIQUE CONSTRAINT, btree (name)\n",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+
     let out = run(&server, &["-c", "\\dn"]);
     assert!(out.contains("public") && out.contains("lakehouse"), "{out}");
     let out = run(&server, &["-c", "\\l"]);

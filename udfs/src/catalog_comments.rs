@@ -1,6 +1,7 @@
 //! `obj_description(oid [, catalog])`, `col_description(table_oid, column)`,
 //! `pg_get_constraintdef(oid [, pretty])` and
-//! `pg_get_indexdef(oid [, column, pretty])`: the lookups psql, SQLAlchemy,
+//! `pg_get_indexdef(oid [, column, pretty])`, `pg_get_triggerdef(oid [, pretty])`:
+//! the lookups psql, SQLAlchemy,
 //! Metabase and DBeaver make by oid after reading `pg_class` or
 //! `pg_constraint`. They answer from the snapshot those scans leave in
 //! [`PgAnnotations`] (see `lakehouse_catalog::pg_catalog`); an unknown oid
@@ -22,6 +23,10 @@ enum Lookup {
     ColDescription,
     ConstraintDef,
     IndexDef,
+    /// lakehouse has no triggers (`pg_trigger` is empty): always NULL, as
+    /// PostgreSQL answers for an oid that is not a trigger. psql asks for
+    /// them when a table has foreign keys.
+    TriggerDef,
 }
 
 #[derive(Debug)]
@@ -50,6 +55,7 @@ pub fn catalog_comment_functions(annotations: &PgAnnotations) -> Vec<ScalarUDF> 
         Lookup::ColDescription,
         Lookup::ConstraintDef,
         Lookup::IndexDef,
+        Lookup::TriggerDef,
     ]
     .into_iter()
     .map(|lookup| {
@@ -69,6 +75,7 @@ impl ScalarUDFImpl for CatalogComment {
             Lookup::ColDescription => "col_description",
             Lookup::ConstraintDef => "pg_get_constraintdef",
             Lookup::IndexDef => "pg_get_indexdef",
+            Lookup::TriggerDef => "pg_get_triggerdef",
         }
     }
 
@@ -82,7 +89,7 @@ impl ScalarUDFImpl for CatalogComment {
         let rest = match self.lookup {
             Lookup::ObjDescription => vec![DataType::Utf8],
             Lookup::ColDescription => vec![DataType::Int64],
-            Lookup::ConstraintDef => vec![DataType::Boolean],
+            Lookup::ConstraintDef | Lookup::TriggerDef => vec![DataType::Boolean],
             Lookup::IndexDef => vec![DataType::Int64, DataType::Boolean],
         };
         let arity_ok = match self.lookup {
@@ -142,6 +149,7 @@ impl ScalarUDFImpl for CatalogComment {
                         self.annotations.description(oid, column)
                     }
                     Lookup::ConstraintDef => self.annotations.constraint_def(oid),
+                    Lookup::TriggerDef => None,
                     Lookup::IndexDef => {
                         let column = match arrays.get(1) {
                             Some(c) => {

@@ -226,6 +226,55 @@ fn pg_type_schema(fixed: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// What `pg_class` says of tables with keys: `relhasindex` (psql lists a
+/// table's indexes only then). `relhastriggers` stays false: psql would then
+/// list foreign keys, but also run its trigger query, whose lateral
+/// `pg_partition_ancestors(t.tgrelid)` DataFusion cannot plan.
+struct RelationFlags {
+    has_index: std::collections::HashSet<i32>,
+}
+
+impl RelationFlags {
+    fn of(snapshot: &CatalogSnapshot) -> Self {
+        let has_index = snapshot
+            .tables
+            .iter()
+            .filter(|(_, table)| table.constraints.keys().next().is_some())
+            .map(|(oid, _)| *oid)
+            .collect();
+        RelationFlags { has_index }
+    }
+
+    fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        use datafusion::arrow::array::{Array, AsArray, BooleanArray};
+        use datafusion::arrow::datatypes::Int32Type;
+        let Some(oids) = batch
+            .column_by_name("oid")
+            .and_then(|c| c.as_primitive_opt::<Int32Type>())
+        else {
+            return Ok(batch);
+        };
+        let mut columns = batch.columns().to_vec();
+        for (name, set) in [("relhasindex", &self.has_index)] {
+            let (Ok(i), false) = (batch.schema().index_of(name), set.is_empty()) else {
+                continue;
+            };
+            let current = columns[i].as_boolean();
+            let patched: BooleanArray = (0..batch.num_rows())
+                .map(|row| {
+                    if set.contains(&oids.value(row)) {
+                        Some(true)
+                    } else {
+                        (!current.is_null(row)).then(|| current.value(row))
+                    }
+                })
+                .collect();
+            columns[i] = Arc::new(patched);
+        }
+        Ok(RecordBatch::try_new(batch.schema(), columns)?)
+    }
+}
+
 /// `pg_class` with `reloptions` (`text[]`, NULL here), which index
 /// reflection selects.
 fn pg_class_schema(fixed: &SchemaRef) -> SchemaRef {
@@ -315,9 +364,10 @@ impl TableProvider for OverlayTable {
         let batches = match self.kind {
             OverlayKind::PgClass => {
                 let indexes = pg_index::index_rows(&snapshot);
+                let flags = RelationFlags::of(&snapshot);
                 let mut batches = pg_class
                     .into_iter()
-                    .map(|b| widen(b, &self.schema))
+                    .map(|b| flags.apply(widen(b, &self.schema)?))
                     .collect::<Result<Vec<_>>>()?;
                 batches.push(pg_index::pg_class_rows(&self.schema, &indexes)?);
                 batches
