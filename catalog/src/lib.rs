@@ -19,6 +19,7 @@ mod append_only_table;
 mod catalog_provider;
 mod data_dir;
 mod error;
+pub mod information_schema;
 mod jobs;
 mod lineage;
 pub mod pg_catalog;

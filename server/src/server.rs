@@ -3,9 +3,11 @@
 use std::sync::{Arc, Mutex};
 
 use datafusion::catalog::CatalogProvider;
+use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::execution::context::SessionConfig;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use lakehouse_catalog::information_schema::InformationSchemaOverlay;
 use lakehouse_catalog::pg_catalog::{PgAnnotations, PgCatalogOverlay};
 use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore};
 use lakehouse_config::Config;
@@ -57,12 +59,25 @@ impl ServerState {
         let mut session_config = SessionConfig::new()
             .with_default_catalog_and_schema(&config.database, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true);
+            // information_schema is registered below, PostgreSQL's shape.
+            .with_information_schema(false);
         // Sessions run in UTC (SHOW TimeZone), so `timestamptz` is a zoned type.
         session_config.options_mut().execution.time_zone = Some("UTC".to_string());
         let template = lakehouse_catalog::new_session_context(session_config);
         template.register_catalog(&config.database, catalog.clone());
         datafusion_pg_catalog::setup_pg_catalog(&template, &config.database, EmptyContextProvider)
+            .map_err(|e| StartError::PgCatalog(e.to_string()))?;
+        let catalogs = template.state().catalog_list().clone();
+        catalog
+            .register_schema(
+                "information_schema",
+                Arc::new(InformationSchemaOverlay::new(
+                    Arc::new(InformationSchemaProvider::new(catalogs.clone())),
+                    catalogs,
+                    catalog.store().clone(),
+                    &config.database,
+                )),
+            )
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
         // pg_constraint and pg_description come from the Delta tables.
         let pg_annotations = PgAnnotations::default();

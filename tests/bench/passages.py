@@ -12,6 +12,7 @@ import csv
 import importlib
 import io
 import inspect
+import os
 import pkgutil
 import re
 import sys
@@ -52,23 +53,34 @@ def docstrings():
                 yield doc
 
 
-def main() -> None:
-    count = int(sys.argv[1])
-    seen = set()
-    out = csv.writer(sys.stdout)
-    out.writerow(["id", "body"])
-    n = 0
+def passages(count):
+    seen = []
+    known = set()
     for doc in docstrings():
         for paragraph in re.split(r"\n\s*\n", doc):
             text = " ".join(paragraph.split())[:700]
-            if len(text) < 120 or text in seen:
+            if len(text) < 120 or text in known:
                 continue
-            seen.add(text)
-            out.writerow([n, text])
-            n += 1
-            if n == count:
-                return
-    sys.exit(f"only {n} passages found, {count} asked")
+            known.add(text)
+            seen.append(text)
+            if len(seen) == count:
+                return seen
+    sys.exit(f"only {len(seen)} passages found, {count} asked")
+
+
+def main() -> None:
+    count = int(sys.argv[1])
+    # Some packages print while imported, even to the process's own stdout
+    # (fd 1): the CSV goes to a copy of fd 1 taken first, fd 1 to /dev/null.
+    out_file = os.fdopen(os.dup(1), "w", newline="")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    texts = passages(count)
+    out = csv.writer(out_file, lineterminator="\n")
+    out.writerow(["id", "body"])
+    for n, text in enumerate(texts):
+        out.writerow([n, text])
+    out_file.flush()
 
 
 if __name__ == "__main__":

@@ -117,6 +117,40 @@ def _():
         c.rollback()
 
 
+@check("psycopg2", "information_schema: columns with PostgreSQL types")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.execute("SELECT column_name, data_type, udt_name, is_nullable FROM information_schema.columns "
+                    "WHERE table_name = 'people' AND table_schema = current_schema() ORDER BY ordinal_position")
+        got = cur.fetchall()
+        assert got == [("id", "bigint", "int8", "NO"), ("name", "text", "text", "YES"),
+                       ("score", "double precision", "float8", "YES"), ("active", "boolean", "bool", "YES"),
+                       ("born", "date", "date", "YES"), ("seen", "timestamp without time zone", "timestamp", "YES"),
+                       ("team_id", "bigint", "int8", "YES")], got
+
+
+@check("psycopg2", "information_schema: table_constraints, key_column_usage")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.execute("SELECT tc.table_name, tc.constraint_name, tc.constraint_type, kcu.column_name "
+                    "FROM information_schema.table_constraints tc JOIN information_schema.key_column_usage kcu "
+                    "ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema "
+                    "WHERE tc.table_schema = current_schema() AND tc.table_name IN ('people', 'teams') "
+                    "ORDER BY 1, 2")
+        got = cur.fetchall()
+        assert got == [("people", "people_pkey", "PRIMARY KEY", "id"),
+                       ("people", "people_team_id_fkey", "FOREIGN KEY", "team_id"),
+                       ("teams", "teams_name_key", "UNIQUE", "name"),
+                       ("teams", "teams_pkey", "PRIMARY KEY", "id")], got
+
+
+@check("psycopg2", "comments: obj_description, col_description")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.execute("SELECT obj_description('people'::regclass, 'pg_class'), col_description('people'::regclass, 2)")
+        assert cur.fetchone() == ("People we know", "Full name")
+
+
 @check("psycopg2", "current_user is the login role")
 def _():
     with pg2() as c, c.cursor() as cur:
