@@ -19,8 +19,8 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::DeltaTableStore;
 use crate::pg_types::information_schema_type;
-use crate::{DeltaTableStore, TableDefinition};
 
 const COLUMNS: &str = "columns";
 const TABLE_CONSTRAINTS: &str = "table_constraints";
@@ -50,19 +50,6 @@ impl InformationSchemaOverlay {
             store,
             database: database.to_string(),
         }
-    }
-
-    async fn definitions(&self) -> Result<Vec<TableDefinition>> {
-        let mut definitions = Vec::new();
-        for schema in self.store.schema_names() {
-            for name in self.store.table_names(&schema) {
-                let ident = crate::TableIdent::new(&schema, name);
-                if let Some(definition) = self.store.definition(&ident).await? {
-                    definitions.push(definition);
-                }
-            }
-        }
-        Ok(definitions)
     }
 }
 
@@ -291,7 +278,7 @@ impl OverlayView {
     async fn constraints(&self) -> Result<Rows> {
         let db = &self.overlay.database;
         let mut rows = Rows::default();
-        for table in self.overlay.definitions().await? {
+        for table in self.overlay.store.definitions().await? {
             let (schema, name) = (&table.ident.schema, &table.ident.table);
             let keys = table
                 .constraints

@@ -323,6 +323,20 @@ impl DeltaTableStore {
             .ok_or_else(|| CatalogError::TableNotFound(ident.table.clone()))
     }
 
+    /// The definition of every table, in schema and table order; a table
+    /// dropped while listing is skipped.
+    pub async fn definitions(&self) -> Result<Vec<TableDefinition>, CatalogError> {
+        let mut definitions = Vec::new();
+        for schema in self.schema_names() {
+            for name in self.table_names(&schema) {
+                if let Some(definition) = self.definition(&TableIdent::new(&schema, name)).await? {
+                    definitions.push(definition);
+                }
+            }
+        }
+        Ok(definitions)
+    }
+
     /// A table's columns, comment and constraints at its latest version, or
     /// `None` if it does not exist.
     pub async fn definition(

@@ -115,18 +115,14 @@ impl PgCatalogOverlay {
     /// refreshes the annotations from them.
     async fn snapshot(&self, state: &dyn Session) -> Result<(CatalogSnapshot, Vec<RecordBatch>)> {
         let (oids, pg_class) = RelationOids::read(self.inner.as_ref(), state).await?;
-        let mut tables = Vec::new();
-        for schema in self.store.schema_names() {
-            for name in self.store.table_names(&schema) {
-                let ident = crate::TableIdent::new(&schema, name);
-                let Some(oid) = oids.relation(&ident.schema, &ident.table) else {
-                    continue; // created after pg_class was read
-                };
-                if let Some(definition) = self.store.definition(&ident).await? {
-                    tables.push((oid, definition));
-                }
-            }
-        }
+        let tables = self
+            .store
+            .definitions()
+            .await?
+            .into_iter()
+            // A table created after pg_class was read has no oid yet.
+            .filter_map(|d| Some((oids.relation(&d.ident.schema, &d.ident.table)?, d)))
+            .collect();
         let snapshot = CatalogSnapshot { oids, tables };
         self.annotations.replace(AnnotationSnapshot {
             descriptions: pg_description::relation_comments(&snapshot)
@@ -156,28 +152,28 @@ impl SchemaProvider for PgCatalogOverlay {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let kind = match name.to_ascii_lowercase().as_str() {
-            "pg_class" => OverlayKind::PgClass,
-            "pg_constraint" => OverlayKind::PgConstraint,
-            "pg_description" => OverlayKind::PgDescription,
-            "pg_index" => OverlayKind::PgIndex,
-            "pg_type" => OverlayKind::PgType,
+            "pg_class" => OverlayKind::Class,
+            "pg_constraint" => OverlayKind::Constraint,
+            "pg_description" => OverlayKind::Description,
+            "pg_index" => OverlayKind::Index,
+            "pg_type" => OverlayKind::Type,
             _ => return self.inner.table(name).await,
         };
         let schema = match kind {
-            OverlayKind::PgClass => match self.inner.table(name).await? {
+            OverlayKind::Class => match self.inner.table(name).await? {
                 Some(inner) => pg_class_schema(&inner.schema()),
                 None => return Ok(None),
             },
-            OverlayKind::PgIndex => match self.inner.table(name).await? {
+            OverlayKind::Index => match self.inner.table(name).await? {
                 Some(inner) => pg_index_schema(&inner.schema()),
                 None => return Ok(None),
             },
-            OverlayKind::PgType => match self.inner.table(name).await? {
+            OverlayKind::Type => match self.inner.table(name).await? {
                 Some(inner) => pg_type_schema(&inner.schema()),
                 None => return Ok(None),
             },
-            OverlayKind::PgConstraint => pg_constraint::schema(),
-            OverlayKind::PgDescription => pg_description::schema(),
+            OverlayKind::Constraint => pg_constraint::schema(),
+            OverlayKind::Description => pg_description::schema(),
         };
         Ok(Some(Arc::new(OverlayTable {
             kind,
@@ -198,12 +194,12 @@ impl SchemaProvider for PgCatalogOverlay {
 #[derive(Debug, Clone, Copy)]
 enum OverlayKind {
     /// datafusion-pg-catalog's rows; scanning it refreshes the annotations.
-    PgClass,
-    PgConstraint,
-    PgDescription,
-    PgIndex,
+    Class,
+    Constraint,
+    Description,
+    Index,
     /// datafusion-pg-catalog's rows, its `"char"` columns marked as such.
-    PgType,
+    Type,
 }
 
 /// `pg_type` with its one-byte `"char"` columns (`typtype`, `typcategory`...)
@@ -346,7 +342,7 @@ impl TableProvider for OverlayTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if let OverlayKind::PgType = self.kind {
+        if let OverlayKind::Type = self.kind {
             let fixed = self.overlay.inner.table("pg_type").await?;
             let mut batches = Vec::new();
             if let Some(fixed) = fixed {
@@ -362,7 +358,7 @@ impl TableProvider for OverlayTable {
         }
         let (snapshot, pg_class) = self.overlay.snapshot(state).await?;
         let batches = match self.kind {
-            OverlayKind::PgClass => {
+            OverlayKind::Class => {
                 let indexes = pg_index::index_rows(&snapshot);
                 let flags = RelationFlags::of(&snapshot);
                 let mut batches = pg_class
@@ -372,13 +368,13 @@ impl TableProvider for OverlayTable {
                 batches.push(pg_index::pg_class_rows(&self.schema, &indexes)?);
                 batches
             }
-            OverlayKind::PgType => Vec::new(),
-            OverlayKind::PgIndex => {
+            OverlayKind::Type => Vec::new(),
+            OverlayKind::Index => {
                 let indexes = pg_index::index_rows(&snapshot);
                 vec![pg_index::pg_index_rows(&self.schema, &indexes)?]
             }
-            OverlayKind::PgConstraint => vec![pg_constraint::batch(&snapshot)?],
-            OverlayKind::PgDescription => {
+            OverlayKind::Constraint => vec![pg_constraint::batch(&snapshot)?],
+            OverlayKind::Description => {
                 let mut batches = vec![pg_description::batch(&snapshot)?];
                 // PostgreSQL's own descriptions (functions, types) stay.
                 if let Some(fixed) = self.overlay.inner.table("pg_description").await? {
