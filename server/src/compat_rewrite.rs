@@ -13,6 +13,16 @@
 //! - `generate_subscripts(a, d)` (SQLAlchemy pairs it with `unnest(a)` to
 //!   number key columns) becomes `unnest(generate_series(1, array_length(a, d)))`:
 //!   DataFusion zips the unnests of one select list as PostgreSQL does.
+//! - pgjdbc's `information_schema._pg_expandarray(a)` (a set-returning function
+//!   of `(x, n)` records) becomes `unnest(_pg_expandarray(a))` over a list of
+//!   structs, and `(expr).field` becomes `get_field(expr, 'field')`.
+//! - A boolean scalar subquery as a WHERE condition (`... OR (SELECT c.relkind
+//!   = 'c' FROM pg_class c WHERE c.oid = t.typrelid)`, pgjdbc's getTypeInfo)
+//!   becomes `EXISTS (SELECT 1 ... WHERE <its filter> AND <its value>)`: the same
+//!   rows pass (no row or a NULL/false value fails either way), and DataFusion
+//!   plans EXISTS where it refuses an unaggregated correlated scalar subquery.
+//! - `'pg_catalog.array_in'::regproc` becomes `'array_in'`: pg_type's
+//!   `typinput` / `typoutput` hold function names here, not oids.
 //! - `$n::oid` / `$n::oid[]` placeholders are recorded: DataFusion plans them as
 //!   integers, but drivers expect the oid types in the parameter description
 //!   (asyncpg decodes `oid[]` natively, not `int4[]`).
@@ -23,8 +33,9 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    ArrayElemTypeDef, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, SelectItem, SetExpr, Statement, Value, visit_expressions,
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, DataType, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
+    Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut, visit_expressions,
     visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -62,6 +73,9 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         && !lower.contains("oid")
         && !lower.contains("uuid")
         && !lower.contains("generate_subscripts")
+        && !lower.contains("_pg_expandarray")
+        && !lower.contains("(select")
+        && !lower.contains("regproc")
     {
         return unchanged(Vec::new());
     }
@@ -75,6 +89,9 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         changed |= uuid_as_text(statement);
         changed |= vector_literals(statement);
         changed |= generate_subscripts(statement);
+        changed |= expand_arrays(statement);
+        changed |= boolean_subqueries_as_exists(statement);
+        changed |= regproc_literals(statement);
     }
     if !changed {
         return unchanged(oid_params);
@@ -211,6 +228,169 @@ fn generate_subscripts(statement: &mut Statement) -> bool {
     changed
 }
 
+/// A call of `name(args)` as an expression.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+/// `[information_schema.]_pg_expandarray(a)` -> `unnest(_pg_expandarray(a))`;
+/// `(expr).f` -> `get_field(expr, 'f')`.
+fn expand_arrays(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        match expr {
+            Expr::Function(f)
+                if f.name
+                    .0
+                    .last()
+                    .is_some_and(|p| p.to_string().eq_ignore_ascii_case("_pg_expandarray"))
+                    && f.name.0.len() <= 2 =>
+            {
+                let mut inner = f.clone();
+                inner.name = ObjectName::from(vec![Ident::new("_pg_expandarray")]);
+                *expr = call("unnest", vec![Expr::Function(inner)]);
+                changed = true;
+            }
+            Expr::CompoundFieldAccess { root, access_chain }
+                if matches!(root.as_ref(), Expr::Nested(_))
+                    && access_chain
+                        .iter()
+                        .all(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_)))) =>
+            {
+                let mut out = match root.as_ref() {
+                    Expr::Nested(inner) => inner.as_ref().clone(),
+                    other => other.clone(),
+                };
+                for access in access_chain.iter() {
+                    if let AccessExpr::Dot(Expr::Identifier(field)) = access {
+                        let name = Expr::Value(
+                            Value::SingleQuotedString(field.value.to_lowercase()).with_empty_span(),
+                        );
+                        out = call("get_field", vec![out, name]);
+                    }
+                }
+                *expr = out;
+                changed = true;
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// WHERE conditions (through AND / OR / parentheses) that are boolean scalar
+/// subqueries become EXISTS.
+fn boolean_subqueries_as_exists(statement: &mut Statement) -> bool {
+    fn condition(expr: &mut Expr) -> bool {
+        match expr {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And | BinaryOperator::Or,
+                right,
+            } => condition(left) | condition(right),
+            Expr::Nested(inner) => condition(inner),
+            Expr::Subquery(query) => {
+                let SetExpr::Select(select) = query.body.as_mut() else {
+                    return false;
+                };
+                let [SelectItem::UnnamedExpr(value)] = select.projection.as_slice() else {
+                    return false;
+                };
+                let is_boolean = matches!(
+                    value,
+                    Expr::BinaryOp {
+                        op: BinaryOperator::Eq
+                            | BinaryOperator::NotEq
+                            | BinaryOperator::Lt
+                            | BinaryOperator::LtEq
+                            | BinaryOperator::Gt
+                            | BinaryOperator::GtEq,
+                        ..
+                    }
+                );
+                if !is_boolean || select.group_by != GroupByExpr::Expressions(vec![], vec![]) {
+                    return false;
+                }
+                let value = value.clone();
+                select.selection = Some(match select.selection.take() {
+                    Some(filter) => Expr::BinaryOp {
+                        left: Box::new(Expr::Nested(Box::new(filter))),
+                        op: BinaryOperator::And,
+                        right: Box::new(Expr::Nested(Box::new(value))),
+                    },
+                    None => value,
+                });
+                select.projection = vec![SelectItem::UnnamedExpr(Expr::Value(
+                    Value::Number("1".into(), false).with_empty_span(),
+                ))];
+                *expr = Expr::Exists {
+                    subquery: query.clone(),
+                    negated: false,
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+    struct Rewriter(bool);
+    impl VisitorMut for Rewriter {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let SetExpr::Select(select) = query.body.as_mut()
+                && let Some(selection) = select.selection.as_mut()
+            {
+                self.0 |= condition(selection);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut rewriter = Rewriter(false);
+    let _ = statement.visit(&mut rewriter);
+    rewriter.0
+}
+
+/// `'[pg_catalog.]name'::regproc` -> `'name'`.
+fn regproc_literals(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast {
+            expr: inner,
+            data_type: DataType::Custom(name, _),
+            ..
+        } = expr
+            && name
+                .0
+                .last()
+                .is_some_and(|p| p.to_string().eq_ignore_ascii_case("regproc"))
+            && let Expr::Value(value) = inner.as_ref()
+            && let Value::SingleQuotedString(text) = &value.value
+        {
+            let function = text.strip_prefix("pg_catalog.").unwrap_or(text).to_string();
+            *expr = Expr::Value(Value::SingleQuotedString(function).with_empty_span());
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
 /// `real[]`, `float4[]`, `double precision[]`... and pgvector's `vector(n)`.
 fn is_vector_type(data_type: &DataType) -> bool {
     match data_type {
@@ -278,6 +458,21 @@ mod tests {
             "SELECT current_user AS \"current_user\", session_user AS \"session_user\", $1::TEXT, $2::oid[]"
         );
         assert_eq!(r.oid_params, vec![(1, Type::OID_ARRAY)]);
+        assert_eq!(
+            rewrite(
+                "SELECT (information_schema._pg_expandarray(i.indkey)).n, (r.keys).x FROM i, r"
+            )
+            .sql,
+            "SELECT get_field(unnest(_pg_expandarray(i.indkey)), 'n'), get_field(r.keys, 'x') FROM i, r"
+        );
+        assert_eq!(
+            rewrite("SELECT t.typname FROM pg_type t WHERE t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_class c WHERE c.oid = t.typrelid)").sql,
+            "SELECT t.typname FROM pg_type t WHERE t.typrelid = 0 OR EXISTS (SELECT 1 FROM pg_class c WHERE (c.oid = t.typrelid) AND (c.relkind = 'c'))"
+        );
+        assert_eq!(
+            rewrite("SELECT typinput = 'pg_catalog.array_in'::regproc FROM pg_type").sql,
+            "SELECT typinput = 'array_in' FROM pg_type"
+        );
         assert_eq!(
             rewrite("SELECT unnest(conkey), generate_subscripts(conkey, $1) FROM c").sql,
             "SELECT unnest(conkey), unnest(generate_series(1, CAST(array_length(conkey, $1) AS BIGINT))) FROM c"

@@ -8,11 +8,12 @@ use datafusion::execution::context::SessionConfig;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use lakehouse_catalog::information_schema::InformationSchemaOverlay;
-use lakehouse_catalog::pg_catalog::{PgAnnotations, PgCatalogOverlay};
+use lakehouse_catalog::pg_catalog::{PgAnnotations, PgCatalogOverlay, SessionParameters};
 use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore};
 use lakehouse_config::Config;
 use lakehouse_udfs::{
-    FunctionEnv, ImportRoots, Models, SessionHandles, SessionNotices, TypeOids, VectorIndexBuilder,
+    FunctionEnv, FunctionResults, ImportRoots, Models, SessionHandles, SessionNotices, TypeOids,
+    VectorIndexBuilder,
 };
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ConnectionManager, PgWireServerHandlers};
@@ -102,6 +103,17 @@ impl ServerState {
             .await
             .and_then(|batches| TypeOids::from_pg_type(&batches))
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
+        let function_results = template
+            .sql(
+                "SELECT oid, prorettype, proretset, proargmodes, proallargtypes, proargnames \
+                 FROM pg_catalog.pg_proc",
+            )
+            .await
+            .map_err(|e| StartError::PgCatalog(e.to_string()))?
+            .collect()
+            .await
+            .and_then(|batches| FunctionResults::from_pg_proc(&batches, &type_oids))
+            .map_err(|e| StartError::PgCatalog(e.to_string()))?;
         let mut roots = config.effective_import_roots();
         roots.retain(|r| !r.as_os_str().is_empty());
         let models = Arc::new(Models::new(
@@ -122,6 +134,7 @@ impl ServerState {
             rag_max_tokens: config.rag_max_tokens,
             pg_annotations,
             type_oids: Arc::new(type_oids),
+            function_results: Arc::new(function_results),
         };
         let state = ServerState {
             config,
@@ -146,8 +159,16 @@ impl ServerState {
     /// template, owns its configuration.
     pub fn new_session(&self, user: &str, superuser: bool) -> Session {
         let ctx = SessionContext::new_with_state(self.template.state());
-        let notices = SessionNotices::default();
         let settings = Arc::new(Mutex::new(Settings::new(user, superuser)));
+        // pg_catalog.pg_settings shows this session's parameters.
+        let shown = settings.clone();
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .set_extension(Arc::new(SessionParameters(Arc::new(move || {
+                shown.lock().map(|s| s.described()).unwrap_or_default()
+            }))));
+        let notices = SessionNotices::default();
         let handles = SessionHandles {
             user: user.to_string(),
             notices: notices.clone(),

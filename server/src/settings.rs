@@ -16,6 +16,7 @@ use crate::error::{ServerError, ServerResult};
 fn defaults(user: &str) -> Vec<(&'static str, String)> {
     vec![
         ("application_name", String::new()),
+        ("block_size", "8192".into()),
         ("client_encoding", "UTF8".into()),
         ("client_min_messages", "notice".into()),
         ("datestyle", "ISO, MDY".into()),
@@ -33,7 +34,9 @@ fn defaults(user: &str) -> Vec<(&'static str, String)> {
         ("lc_numeric", "C.UTF-8".into()),
         ("lc_time", "C.UTF-8".into()),
         ("lock_timeout", "0".into()),
+        ("max_function_args", "100".into()),
         ("max_identifier_length", "63".into()),
+        ("max_index_keys", "32".into()),
         ("search_path", "\"$user\", public".into()),
         ("server_encoding", "UTF8".into()),
         ("server_version", PG_VERSION.into()),
@@ -48,7 +51,10 @@ fn defaults(user: &str) -> Vec<(&'static str, String)> {
 }
 
 /// Read-only parameters: `SET` on them is an error, as in Postgres.
-const READ_ONLY: [&str; 7] = [
+const READ_ONLY: [&str; 10] = [
+    "block_size",
+    "max_function_args",
+    "max_index_keys",
     "server_version",
     "server_version_num",
     "server_encoding",
@@ -95,6 +101,18 @@ impl Settings {
         let mut merged = self.defaults.clone();
         merged.extend(self.values.clone());
         merged.into_iter().collect()
+    }
+
+    /// Every parameter with its current value and whether it is read-only,
+    /// for `pg_settings`.
+    pub fn described(&self) -> Vec<(String, String, bool)> {
+        self.all()
+            .into_iter()
+            .map(|(name, value)| {
+                let read_only = READ_ONLY.contains(&name.as_str());
+                (name, value, read_only)
+            })
+            .collect()
     }
 
     /// Sets a known parameter, or any dotted (extension-style) one like Postgres.

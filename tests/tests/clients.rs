@@ -1,6 +1,7 @@
 //! The client compatibility matrix: the same checks (tests/clients/matrix.py,
 //! real psycopg2, psycopg 3, asyncpg, SQLAlchemy 2 and pandas from PyPI;
-//! tests/clients/matrix.mjs, node `pg` from npm; pgbench) run against the machine's
+//! tests/clients/matrix.mjs, node `pg` from npm; tests/clients/Matrix.java,
+//! pgjdbc 42.5 from Debian; pgbench) run against the machine's
 //! PostgreSQL on 127.0.0.1:5432 and against lakehouse, with the same tables and
 //! rows. Every check that passes on PostgreSQL must pass on lakehouse, except the
 //! gaps listed in KNOWN_GAPS, and a listed gap that starts passing fails the test
@@ -36,6 +37,9 @@ const SETUP: &str = "CREATE TABLE teams (id BIGINT PRIMARY KEY, name TEXT UNIQUE
     (2, 'Bob', NULL, false, '1985-06-07', '2024-02-03 04:05:06', NULL); \
     CREATE TABLE people_copy (id BIGINT, name TEXT)";
 
+/// pgjdbc 42.5 as Debian ships it.
+const PGJDBC_JAR: &str = "/usr/share/java/postgresql.jar";
+
 fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients")
 }
@@ -67,7 +71,12 @@ impl Matrix {
         let mut node = Command::new("node");
         node.arg(clients_dir().join("matrix.mjs"))
             .env("NODE_PATH", &self.node_path);
-        vec![python, node]
+        // Source-file mode: no build step; the driver is Debian's
+        // libpostgresql-jdbc-java (scripts/setup installs it).
+        let mut java = Command::new("java");
+        java.args(["-cp", PGJDBC_JAR])
+            .arg(clients_dir().join("Matrix.java"));
+        vec![python, node, java]
     }
 
     /// Every check against `dsn`: (client, check) -> (ok, detail).

@@ -21,6 +21,8 @@ mod import_roots;
 mod ingest_csv;
 mod models;
 mod notices;
+mod pg_expandarray;
+mod pg_get_function_result;
 mod pg_type_is_visible;
 mod rag;
 mod retrieval;
@@ -45,6 +47,7 @@ pub use ingest_csv::{IngestCsv, ingest_summary_schema};
 pub use lakehouse_models::ModelError;
 pub use models::Models;
 pub use notices::SessionNotices;
+pub use pg_get_function_result::FunctionResults;
 pub use session_settings::{SessionSettings, SettingError};
 pub use to_regtype::TypeOids;
 pub use vector_index_build::VectorIndexBuilder;
@@ -65,6 +68,8 @@ pub struct FunctionEnv {
     pub pg_annotations: lakehouse_catalog::pg_catalog::PgAnnotations,
     /// `pg_type` by name, for to_regtype.
     pub type_oids: Arc<TypeOids>,
+    /// `pg_proc` result types, for pg_get_function_result.
+    pub function_results: Arc<FunctionResults>,
 }
 
 /// What a session lends its functions: who it is, where its NOTICEs go, its
@@ -85,6 +90,10 @@ pub fn register_session_functions(
     let (user, notices) = (session.user.as_str(), &session.notices);
     ctx.register_udf(version::version());
     ctx.register_udf(pg_type_is_visible::pg_type_is_visible());
+    ctx.register_udf(pg_expandarray::pg_expandarray());
+    ctx.register_udf(pg_get_function_result::pg_get_function_result(
+        env.function_results.clone(),
+    ));
     ctx.register_udf(vector_literal::vector_literal());
     ctx.register_udf(to_regtype::to_regtype(env.type_oids.clone()));
     for udf in catalog_comments::catalog_comment_functions(&env.pg_annotations) {

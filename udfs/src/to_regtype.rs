@@ -39,12 +39,14 @@ const SQL_NAMES: [(&str, &str); 16] = [
 #[derive(Debug, Default)]
 pub struct TypeOids {
     by_name: HashMap<String, (i32, i32)>,
+    by_oid: HashMap<i32, String>,
 }
 
 impl TypeOids {
     /// From the rows of `SELECT typname, oid, typarray FROM pg_catalog.pg_type`.
     pub fn from_pg_type(batches: &[RecordBatch]) -> Result<Self> {
         let mut by_name = HashMap::new();
+        let mut by_oid = HashMap::new();
         for batch in batches {
             let name = datafusion::arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
             let name = name.as_string::<i32>();
@@ -59,6 +61,7 @@ impl TypeOids {
             let (oid, array) = (int4(1)?, int4(2)?);
             for row in 0..batch.num_rows() {
                 if !name.is_null(row) {
+                    by_oid.insert(oid.value(row), name.value(row).to_string());
                     by_name.insert(
                         name.value(row).to_string(),
                         (oid.value(row), array.value(row)),
@@ -66,7 +69,22 @@ impl TypeOids {
                 }
             }
         }
-        Ok(TypeOids { by_name })
+        Ok(TypeOids { by_name, by_oid })
+    }
+
+    /// How PostgreSQL prints a type in a signature: its SQL name where it has
+    /// one (`integer`), else its `typname`; `_x` arrays as `x[]`.
+    pub fn sql_name(&self, oid: i32) -> Option<String> {
+        let typname = self.by_oid.get(&oid)?;
+        let (base, array) = match typname.strip_prefix('_') {
+            Some(element) => (element, "[]"),
+            None => (typname.as_str(), ""),
+        };
+        let sql = SQL_NAMES
+            .iter()
+            .find(|(sql, name)| *name == base && !matches!(*sql, "int" | "float" | "char"))
+            .map_or(base, |(sql, _)| sql);
+        Some(format!("{sql}{array}"))
     }
 
     /// The oid `to_regtype(name)` returns.
@@ -153,7 +171,10 @@ mod tests {
     fn sql_spellings_prefixes_and_arrays() {
         let types = TypeOids {
             by_name: HashMap::from([("int4".to_string(), (23, 1007)), ("void".into(), (2278, 0))]),
+            by_oid: HashMap::from([(23, "int4".to_string()), (1007, "_int4".to_string())]),
         };
+        assert_eq!(types.sql_name(23).as_deref(), Some("integer"));
+        assert_eq!(types.sql_name(1007).as_deref(), Some("integer[]"));
         assert_eq!(types.resolve("integer"), Some(23));
         assert_eq!(types.resolve("pg_catalog.INT4"), Some(23));
         assert_eq!(types.resolve("int4[]"), Some(1007));

@@ -39,6 +39,13 @@ use relation_oids::RelationOids;
 /// Arrow type alone would say otherwise (`int2vector` for an `int2[]` list).
 pub const PG_TYPE_METADATA: &str = "pg_type";
 
+/// One parameter as `pg_settings` lists it: name, value, read-only.
+pub type Parameter = (String, String, bool);
+
+/// A session's parameters. The server puts one in each session's
+/// configuration; `pg_settings` reads it.
+pub struct SessionParameters(pub Arc<dyn Fn() -> Vec<Parameter> + Send + Sync>);
+
 /// What `obj_description`, `col_description` and `pg_get_constraintdef`
 /// answer from: the latest snapshot taken by a catalog scan.
 #[derive(Debug, Clone, Default)]
@@ -157,6 +164,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_description" => OverlayKind::Description,
             "pg_index" => OverlayKind::Index,
             "pg_type" => OverlayKind::Type,
+            "pg_settings" => OverlayKind::Settings,
             _ => return self.inner.table(name).await,
         };
         let schema = match kind {
@@ -166,6 +174,10 @@ impl SchemaProvider for PgCatalogOverlay {
             },
             OverlayKind::Index => match self.inner.table(name).await? {
                 Some(inner) => pg_index_schema(&inner.schema()),
+                None => return Ok(None),
+            },
+            OverlayKind::Settings => match self.inner.table(name).await? {
+                Some(inner) => inner.schema(),
                 None => return Ok(None),
             },
             OverlayKind::Type => match self.inner.table(name).await? {
@@ -200,6 +212,42 @@ enum OverlayKind {
     Index,
     /// datafusion-pg-catalog's rows, its `"char"` columns marked as such.
     Type,
+    /// The session's parameters ([`SessionParameters`]).
+    Settings,
+}
+
+/// `pg_settings` rows for a session's parameters, in `schema`.
+fn settings_batch(
+    schema: &SchemaRef,
+    parameters: &[(String, String, bool)],
+) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    let text = |f: &dyn Fn(&Parameter) -> Option<String>| -> ArrayRef {
+        Arc::new(parameters.iter().map(f).collect::<StringArray>())
+    };
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| -> Result<ArrayRef> {
+            Ok(match field.name().as_str() {
+                "name" => text(&|p| Some(p.0.clone())),
+                "setting" | "reset_val" => text(&|p| Some(p.1.clone())),
+                "context" => text(&|p| Some(if p.2 { "internal" } else { "user" }.to_string())),
+                "source" => text(&|_| Some("default".to_string())),
+                "vartype" => text(&|p| {
+                    let numeric = !p.1.is_empty() && p.1.chars().all(|c| c.is_ascii_digit());
+                    Some(if numeric { "integer" } else { "string" }.to_string())
+                }),
+                "pending_restart" => Arc::new(datafusion::arrow::array::BooleanArray::from(vec![
+                        false;
+                        parameters
+                            .len()
+                    ])),
+                _ => datafusion::arrow::array::new_null_array(field.data_type(), parameters.len()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// `pg_type` with its one-byte `"char"` columns (`typtype`, `typcategory`...)
@@ -342,6 +390,20 @@ impl TableProvider for OverlayTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let OverlayKind::Settings = self.kind {
+            let batches = match state.config().get_extension::<SessionParameters>() {
+                Some(parameters) => vec![settings_batch(&self.schema, &(parameters.0)())?],
+                None => match self.overlay.inner.table("pg_settings").await? {
+                    Some(fixed) => relation_oids::collect(fixed.as_ref(), state).await?,
+                    None => Vec::new(),
+                },
+            };
+            return Ok(MemorySourceConfig::try_new_exec(
+                &[batches],
+                self.schema.clone(),
+                projection.cloned(),
+            )?);
+        }
         if let OverlayKind::Type = self.kind {
             let fixed = self.overlay.inner.table("pg_type").await?;
             let mut batches = Vec::new();
@@ -368,7 +430,7 @@ impl TableProvider for OverlayTable {
                 batches.push(pg_index::pg_class_rows(&self.schema, &indexes)?);
                 batches
             }
-            OverlayKind::Type => Vec::new(),
+            OverlayKind::Type | OverlayKind::Settings => Vec::new(),
             OverlayKind::Index => {
                 let indexes = pg_index::index_rows(&snapshot);
                 vec![pg_index::pg_index_rows(&self.schema, &indexes)?]

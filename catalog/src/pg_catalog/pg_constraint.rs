@@ -29,6 +29,8 @@ pub(super) struct ConstraintRow {
     pub columns: Vec<String>,
     /// Foreign keys: the referenced table's oid, attnums and display name.
     referenced: Option<(i32, Vec<i16>, String, Vec<String>)>,
+    /// Foreign keys: the index of the referenced key (PostgreSQL's `conindid`).
+    referenced_index: Option<i32>,
 }
 
 impl ConstraintRow {
@@ -117,17 +119,29 @@ pub(super) fn constraint_rows(snapshot: &CatalogSnapshot) -> Vec<ConstraintRow> 
                     .collect(),
                 columns: key.columns.clone(),
                 referenced: None,
+                referenced_index: None,
             });
         }
         for fk in &constraints.foreign_keys {
             let target = fk.referenced();
             let referenced_oid = snapshot.oids.relation(&target.schema, &target.table);
-            let referenced_columns = snapshot
-                .tables
-                .iter()
-                .find(|(_, t)| t.ident == target)
+            let target_table = snapshot.tables.iter().find(|(_, t)| t.ident == target);
+            let referenced_columns = target_table
                 .map(|(_, t)| t.columns.clone())
                 .unwrap_or_default();
+            // Keys are numbered primary key first, then unique, as above.
+            let referenced_index = target_table.and_then(|(oid, t)| {
+                let position = t
+                    .constraints
+                    .keys()
+                    .position(|k| k.columns == fk.referenced_columns)?;
+                Some(
+                    super::pg_index::INDEX_OID_OFFSET
+                        + CONSTRAINT_OID_BASE
+                        + oid * MAX_CONSTRAINTS_PER_TABLE
+                        + position as i32,
+                )
+            });
             let display = if target.schema == crate::DEFAULT_SCHEMA {
                 quote_ident(&target.table)
             } else {
@@ -158,6 +172,7 @@ pub(super) fn constraint_rows(snapshot: &CatalogSnapshot) -> Vec<ConstraintRow> 
                     display,
                     fk.referenced_columns.clone(),
                 )),
+                referenced_index,
             });
         }
     }
@@ -243,7 +258,7 @@ pub(super) fn batch(snapshot: &CatalogSnapshot) -> Result<RecordBatch> {
             if r.has_index() {
                 super::pg_index::index_oid(r)
             } else {
-                0
+                r.referenced_index.unwrap_or(0)
             }
         }),
         int4(&|_| 0),

@@ -20,7 +20,7 @@ use super::CatalogSnapshot;
 use super::pg_constraint::{ConstraintRow, constraint_rows, quote_ident};
 
 /// Index oids sit above the constraint oids.
-const INDEX_OID_OFFSET: i32 = 500_000_000;
+pub(super) const INDEX_OID_OFFSET: i32 = 500_000_000;
 /// `pg_am.oid` of btree.
 const BTREE: i32 = 403;
 

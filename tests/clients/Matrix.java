@@ -1,0 +1,216 @@
+// Client compatibility checks with pgjdbc (Debian's libpostgresql-jdbc-java,
+// 42.5: what Metabase, DBeaver and DataGrip use), run unchanged against
+// PostgreSQL and lakehouse. Same contract as matrix.py: one JSON object per
+// line {"client", "check", "ok", "detail"}; a check fails by throwing.
+//
+// Usage: java -cp /usr/share/java/postgresql.jar Matrix.java DSN
+// (DSN in libpq key=value form, as tests/tests/clients.rs passes it).
+
+import java.io.ByteArrayInputStream;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.DatabaseMetaData;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import org.postgresql.PGConnection;
+import org.postgresql.copy.CopyManager;
+
+public class Matrix {
+    interface Check {
+        Object run(Connection c) throws Exception;
+    }
+
+    static String url;
+    static Properties props = new Properties();
+
+    static String json(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char ch : s.toCharArray()) {
+            switch (ch) {
+                case '"': b.append("\\\""); break;
+                case '\\': b.append("\\\\"); break;
+                case '\n': b.append("\\n"); break;
+                case '\r': b.append("\\r"); break;
+                case '\t': b.append("\\t"); break;
+                default:
+                    if (ch < 0x20) b.append(String.format("\\u%04x", (int) ch));
+                    else b.append(ch);
+            }
+        }
+        return b.append('"').toString();
+    }
+
+    static void check(String name, Check check) {
+        boolean ok;
+        String detail;
+        try (Connection c = DriverManager.getConnection(url, props)) {
+            Object result = check.run(c);
+            ok = true;
+            detail = result == null ? "" : result.toString();
+        } catch (Throwable e) {
+            ok = false;
+            detail = e.getClass().getSimpleName() + ": " + e.getMessage();
+        }
+        if (detail.length() > 300) detail = detail.substring(0, 300);
+        System.out.println("{\"client\": \"pgjdbc\", \"check\": " + json(name) + ", \"ok\": " + ok
+                + ", \"detail\": " + json(detail) + "}");
+    }
+
+    static void expect(boolean condition, Object what) {
+        if (!condition) throw new AssertionError(String.valueOf(what));
+    }
+
+    /** Column `column` of every row, as strings. */
+    static List<String> column(ResultSet rs, String column) throws Exception {
+        List<String> out = new ArrayList<>();
+        while (rs.next()) out.add(rs.getString(column));
+        return out;
+    }
+
+    public static void main(String[] args) throws Exception {
+        String host = "127.0.0.1", port = "5432", db = "", options = null;
+        for (String part : args[0].trim().split("\\s+")) {
+            String[] kv = part.split("=", 2);
+            switch (kv[0]) {
+                case "host": host = kv[1]; break;
+                case "port": port = kv[1]; break;
+                case "dbname": db = kv[1]; break;
+                case "user": props.setProperty("user", kv[1]); break;
+                case "password": props.setProperty("password", kv[1]); break;
+                case "options": options = kv[1]; break;
+                default: break;
+            }
+        }
+        if (options != null) props.setProperty("options", options.replace("-csearch_path", "-c search_path"));
+        url = "jdbc:postgresql://" + host + ":" + port + "/" + db;
+        final String database = db;
+
+        check("connect, product version", c -> {
+            DatabaseMetaData md = c.getMetaData();
+            expect(md.getDatabaseProductName().equals("PostgreSQL"), md.getDatabaseProductName());
+            expect(md.getDatabaseMajorVersion() >= 12, md.getDatabaseProductVersion());
+            return md.getDatabaseProductVersion();
+        });
+
+        check("DatabaseMetaData: getCatalogs, getSchemas, getTableTypes", c -> {
+            DatabaseMetaData md = c.getMetaData();
+            List<String> catalogs = column(md.getCatalogs(), "TABLE_CAT");
+            expect(catalogs.contains(database), catalogs);
+            String schema = c.getSchema();
+            List<String> schemas = column(md.getSchemas(), "TABLE_SCHEM");
+            expect(schemas.contains(schema), schema + " not in " + schemas);
+            List<String> types = column(md.getTableTypes(), "TABLE_TYPE");
+            expect(types.contains("TABLE") && types.contains("VIEW"), types);
+            return schema;
+        });
+
+        check("DatabaseMetaData: getTables", c -> {
+            List<String> tables = column(
+                    c.getMetaData().getTables(null, c.getSchema(), "%", new String[] {"TABLE"}), "TABLE_NAME");
+            expect(tables.contains("people") && tables.contains("teams") && tables.contains("people_copy"), tables);
+            return tables;
+        });
+
+        check("DatabaseMetaData: getColumns", c -> {
+            ResultSet rs = c.getMetaData().getColumns(null, c.getSchema(), "people", "%");
+            List<String> got = new ArrayList<>();
+            while (rs.next()) {
+                got.add(rs.getString("COLUMN_NAME") + ":" + rs.getString("TYPE_NAME") + ":"
+                        + rs.getInt("DATA_TYPE") + ":" + rs.getString("IS_NULLABLE") + ":"
+                        + rs.getString("REMARKS"));
+            }
+            List<String> want = List.of("id:int8:-5:NO:null", "name:text:12:YES:Full name",
+                    "score:float8:8:YES:null", "active:bool:-7:YES:null", "born:date:91:YES:null",
+                    "seen:timestamp:93:YES:null", "team_id:int8:-5:YES:null");
+            expect(got.equals(want), got);
+            return got;
+        });
+
+        check("DatabaseMetaData: getPrimaryKeys", c -> {
+            ResultSet rs = c.getMetaData().getPrimaryKeys(null, c.getSchema(), "people");
+            expect(rs.next(), "no primary key");
+            String got = rs.getString("COLUMN_NAME") + " " + rs.getString("PK_NAME") + " " + rs.getInt("KEY_SEQ");
+            expect(got.equals("id people_pkey 1") && !rs.next(), got);
+            return got;
+        });
+
+        check("DatabaseMetaData: getImportedKeys", c -> {
+            ResultSet rs = c.getMetaData().getImportedKeys(null, c.getSchema(), "people");
+            expect(rs.next(), "no foreign key");
+            String got = rs.getString("PKTABLE_NAME") + "." + rs.getString("PKCOLUMN_NAME") + " <- "
+                    + rs.getString("FKTABLE_NAME") + "." + rs.getString("FKCOLUMN_NAME") + " "
+                    + rs.getString("FK_NAME");
+            expect(got.equals("teams.id <- people.team_id people_team_id_fkey") && !rs.next(), got);
+            return got;
+        });
+
+        check("DatabaseMetaData: getIndexInfo", c -> {
+            ResultSet rs = c.getMetaData().getIndexInfo(null, c.getSchema(), "teams", false, false);
+            List<String> got = new ArrayList<>();
+            while (rs.next()) {
+                got.add(rs.getString("INDEX_NAME") + ":" + rs.getString("COLUMN_NAME") + ":"
+                        + rs.getBoolean("NON_UNIQUE"));
+            }
+            expect(got.contains("teams_pkey:id:false") && got.contains("teams_name_key:name:false"), got);
+            return got;
+        });
+
+        check("DatabaseMetaData: getTypeInfo", c -> {
+            List<String> types = column(c.getMetaData().getTypeInfo(), "TYPE_NAME");
+            expect(types.contains("int4") && types.contains("text") && types.contains("timestamp"), types);
+            return types.size() + " types";
+        });
+
+        check("DatabaseMetaData: getFunctions", c -> {
+            List<String> functions = column(c.getMetaData().getFunctions(null, null, "%"), "FUNCTION_NAME");
+            expect(!functions.isEmpty(), functions);
+            return functions.size() + " functions";
+        });
+
+        check("prepared statement: binary after 5 executions", c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT id, name, score, active, born, seen FROM people WHERE id = ?")) {
+                for (int i = 0; i < 8; i++) {
+                    ps.setLong(1, 1 + i % 2);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        expect(rs.next(), "no row");
+                        String got = rs.getLong(1) + " " + rs.getString(2) + " " + rs.getObject(3) + " "
+                                + rs.getBoolean(4) + " " + rs.getDate(5) + " " + rs.getTimestamp(6);
+                        String want = i % 2 == 0 ? "1 Ann 3.5 true 1990-01-02 2024-01-02 03:04:05.0"
+                                : "2 Bob null false 1985-06-07 2024-02-03 04:05:06.0";
+                        expect(got.equals(want), i + ": " + got);
+                    }
+                }
+            }
+            return null;
+        });
+
+        check("setFetchSize inside a transaction", c -> {
+            c.setAutoCommit(false);
+            try (Statement st = c.createStatement()) {
+                st.setFetchSize(1);
+                List<String> ids = column(st.executeQuery("SELECT id FROM people ORDER BY id"), "id");
+                expect(ids.equals(List.of("1", "2")), ids);
+            }
+            c.commit();
+            return null;
+        });
+
+        check("CopyManager: copyIn and copyOut", c -> {
+            CopyManager copy = ((PGConnection) c).getCopyAPI();
+            long n = copy.copyIn("COPY people_copy FROM STDIN WITH (FORMAT csv)",
+                    new ByteArrayInputStream("40,j1\n41,j2\n".getBytes(StandardCharsets.UTF_8)));
+            expect(n == 2, n);
+            StringWriter out = new StringWriter();
+            copy.copyOut("COPY (SELECT id, name FROM people_copy WHERE id >= 40 ORDER BY id) TO STDOUT WITH (FORMAT csv)", out);
+            expect(out.toString().equals("40,j1\n41,j2\n"), out);
+            return null;
+        });
+    }
+}
