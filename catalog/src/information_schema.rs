@@ -13,14 +13,11 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
-use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 
 use crate::DeltaTableStore;
 use crate::pg_types::information_schema_type;
+use crate::system::{ComputedTable, SystemTable};
 
 const COLUMNS: &str = "columns";
 const TABLE_CONSTRAINTS: &str = "table_constraints";
@@ -71,7 +68,7 @@ impl SchemaProvider for InformationSchemaOverlay {
             REFERENTIAL_CONSTRAINTS => View::ReferentialConstraints,
             _ => return self.inner.table(name).await,
         };
-        Ok(Some(Arc::new(OverlayView {
+        Ok(Some(Arc::new(SystemTable(OverlayView {
             view,
             schema: view.schema(),
             overlay: Arc::new(InformationSchemaOverlay {
@@ -80,7 +77,7 @@ impl SchemaProvider for InformationSchemaOverlay {
                 store: self.store.clone(),
                 database: self.database.clone(),
             }),
-        })))
+        }))))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -105,6 +102,21 @@ fn text(name: &str) -> Field {
 
 fn int4(name: &str) -> Field {
     Field::new(name, DataType::Int32, true)
+}
+
+/// The columns both constraint views start with: which constraint, of which table.
+fn constraint_and_table() -> Vec<Field> {
+    [
+        "constraint_catalog",
+        "constraint_schema",
+        "constraint_name",
+        "table_catalog",
+        "table_schema",
+        "table_name",
+    ]
+    .into_iter()
+    .map(text)
+    .collect()
 }
 
 impl View {
@@ -133,30 +145,26 @@ impl View {
                 text("is_generated"),
                 text("is_updatable"),
             ],
-            View::TableConstraints => vec![
-                text("constraint_catalog"),
-                text("constraint_schema"),
-                text("constraint_name"),
-                text("table_catalog"),
-                text("table_schema"),
-                text("table_name"),
-                text("constraint_type"),
-                text("is_deferrable"),
-                text("initially_deferred"),
-                text("enforced"),
-                text("nulls_distinct"),
-            ],
-            View::KeyColumnUsage => vec![
-                text("constraint_catalog"),
-                text("constraint_schema"),
-                text("constraint_name"),
-                text("table_catalog"),
-                text("table_schema"),
-                text("table_name"),
-                text("column_name"),
-                int4("ordinal_position"),
-                int4("position_in_unique_constraint"),
-            ],
+            View::TableConstraints => [
+                constraint_and_table(),
+                vec![
+                    text("constraint_type"),
+                    text("is_deferrable"),
+                    text("initially_deferred"),
+                    text("enforced"),
+                    text("nulls_distinct"),
+                ],
+            ]
+            .concat(),
+            View::KeyColumnUsage => [
+                constraint_and_table(),
+                vec![
+                    text("column_name"),
+                    int4("ordinal_position"),
+                    int4("position_in_unique_constraint"),
+                ],
+            ]
+            .concat(),
             View::ReferentialConstraints => vec![
                 text("constraint_catalog"),
                 text("constraint_schema"),
@@ -355,30 +363,16 @@ impl OverlayView {
 }
 
 #[async_trait]
-impl TableProvider for OverlayView {
+impl ComputedTable for OverlayView {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn batches(&self, _state: &dyn Session) -> Result<Vec<RecordBatch>> {
         let rows = match self.view {
             View::Columns => self.columns().await?,
             _ => self.constraints().await?,
         };
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![rows.batch(&self.schema)?]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+        Ok(vec![rows.batch(&self.schema)?])
     }
 }

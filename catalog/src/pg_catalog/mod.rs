@@ -26,12 +26,9 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
-use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 
+use crate::system::{ComputedTable, SystemTable};
 use crate::{DeltaTableStore, TableDefinition};
 use relation_oids::RelationOids;
 
@@ -187,7 +184,7 @@ impl SchemaProvider for PgCatalogOverlay {
             OverlayKind::Constraint => pg_constraint::schema(),
             OverlayKind::Description => pg_description::schema(),
         };
-        Ok(Some(Arc::new(OverlayTable {
+        Ok(Some(Arc::new(SystemTable(OverlayTable {
             kind,
             schema,
             overlay: Arc::new(PgCatalogOverlay {
@@ -195,7 +192,7 @@ impl SchemaProvider for PgCatalogOverlay {
                 store: self.store.clone(),
                 annotations: self.annotations.clone(),
             }),
-        })))
+        }))))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -331,7 +328,8 @@ fn pg_class_schema(fixed: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// A batch of the fixed `pg_class` in the overlay's schema.
+/// A batch of a datafusion-pg-catalog table in the overlay's schema (the
+/// same columns by name, plus the overlay's own as NULL).
 fn widen(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let rows = batch.num_rows();
     let columns = schema
@@ -374,52 +372,25 @@ struct OverlayTable {
 }
 
 #[async_trait]
-impl TableProvider for OverlayTable {
+impl ComputedTable for OverlayTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if let OverlayKind::Settings = self.kind {
-            let batches = match state.config().get_extension::<SessionParameters>() {
-                Some(parameters) => vec![settings_batch(&self.schema, &(parameters.0)())?],
-                None => match self.overlay.inner.table("pg_settings").await? {
-                    Some(fixed) => relation_oids::collect(fixed.as_ref(), state).await?,
-                    None => Vec::new(),
-                },
-            };
-            return Ok(MemorySourceConfig::try_new_exec(
-                &[batches],
-                self.schema.clone(),
-                projection.cloned(),
-            )?);
-        }
-        if let OverlayKind::Type = self.kind {
-            let fixed = self.overlay.inner.table("pg_type").await?;
-            let mut batches = Vec::new();
-            if let Some(fixed) = fixed {
-                for batch in relation_oids::collect(fixed.as_ref(), state).await? {
-                    batches.push(widen(batch, &self.schema)?);
-                }
+    async fn batches(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        // Tables that need no snapshot of the Delta tables.
+        match self.kind {
+            OverlayKind::Settings => {
+                return match state.config().get_extension::<SessionParameters>() {
+                    Some(parameters) => Ok(vec![settings_batch(&self.schema, &(parameters.0)())?]),
+                    None => self.fixed_rows("pg_settings", state).await,
+                };
             }
-            return Ok(MemorySourceConfig::try_new_exec(
-                &[batches],
-                self.schema.clone(),
-                projection.cloned(),
-            )?);
+            OverlayKind::Type => return self.fixed_rows("pg_type", state).await,
+            _ => {}
         }
         let (snapshot, pg_class) = self.overlay.snapshot(state).await?;
-        let batches = match self.kind {
+        Ok(match self.kind {
             OverlayKind::Class => {
                 let indexes = pg_index::index_rows(&snapshot);
                 let flags = RelationFlags::of(&snapshot);
@@ -430,27 +401,32 @@ impl TableProvider for OverlayTable {
                 batches.push(pg_index::pg_class_rows(&self.schema, &indexes)?);
                 batches
             }
-            OverlayKind::Type | OverlayKind::Settings => Vec::new(),
             OverlayKind::Index => {
                 let indexes = pg_index::index_rows(&snapshot);
                 vec![pg_index::pg_index_rows(&self.schema, &indexes)?]
             }
             OverlayKind::Constraint => vec![pg_constraint::batch(&snapshot)?],
             OverlayKind::Description => {
-                let mut batches = vec![pg_description::batch(&snapshot)?];
                 // PostgreSQL's own descriptions (functions, types) stay.
-                if let Some(fixed) = self.overlay.inner.table("pg_description").await? {
-                    for batch in relation_oids::collect(fixed.as_ref(), state).await? {
-                        batches.push(pg_description::relabel(batch)?);
-                    }
-                }
+                let mut batches = self.fixed_rows("pg_description", state).await?;
+                batches.push(pg_description::batch(&snapshot)?);
                 batches
             }
+            OverlayKind::Type | OverlayKind::Settings => Vec::new(),
+        })
+    }
+}
+
+impl OverlayTable {
+    /// datafusion-pg-catalog's rows of `name`, in this table's schema.
+    async fn fixed_rows(&self, name: &str, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let Some(fixed) = self.overlay.inner.table(name).await? else {
+            return Ok(Vec::new());
         };
-        Ok(MemorySourceConfig::try_new_exec(
-            &[batches],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+        relation_oids::collect(fixed.as_ref(), state)
+            .await?
+            .into_iter()
+            .map(|batch| widen(batch, &self.schema))
+            .collect()
     }
 }

@@ -51,9 +51,3 @@ pub(super) fn batch(snapshot: &CatalogSnapshot) -> Result<RecordBatch> {
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
 }
-
-/// PostgreSQL's own descriptions (of functions, types, ...) relabelled with
-/// this table's schema, so they travel in the same scan.
-pub(super) fn relabel(batch: RecordBatch) -> Result<RecordBatch> {
-    Ok(RecordBatch::try_new(schema(), batch.columns().to_vec())?)
-}

@@ -35,12 +35,33 @@ pub trait SystemTableSource: Send + Sync + Debug + 'static {
     async fn batch(&self) -> Result<RecordBatch>;
 }
 
-/// Adapts a [`SystemTableSource`] to DataFusion.
+/// A table computed at scan time, possibly from the scanning session (its
+/// settings): system tables, and the pg_catalog and information_schema
+/// views lakehouse computes.
+#[async_trait]
+pub trait ComputedTable: Send + Sync + Debug + 'static {
+    fn schema(&self) -> SchemaRef;
+    async fn batches(&self, state: &dyn Session) -> Result<Vec<RecordBatch>>;
+}
+
+#[async_trait]
+impl<T: SystemTableSource> ComputedTable for T {
+    fn schema(&self) -> SchemaRef {
+        SystemTableSource::schema(self)
+    }
+
+    async fn batches(&self, _state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        Ok(vec![self.batch().await?])
+    }
+}
+
+/// Adapts a [`ComputedTable`] to DataFusion: a read-only view whose rows are
+/// computed when it is scanned.
 #[derive(Debug)]
 pub struct SystemTable<T>(pub T);
 
 #[async_trait]
-impl<T: SystemTableSource> TableProvider for SystemTable<T> {
+impl<T: ComputedTable> TableProvider for SystemTable<T> {
     fn schema(&self) -> SchemaRef {
         self.0.schema()
     }
@@ -51,14 +72,14 @@ impl<T: SystemTableSource> TableProvider for SystemTable<T> {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.0.batch().await?;
+        let batches = self.0.batches(state).await?;
         Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
+            &[batches],
             self.0.schema(),
             projection.cloned(),
         )?)
