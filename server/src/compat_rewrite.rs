@@ -21,6 +21,10 @@
 //!   becomes `EXISTS (SELECT 1 ... WHERE <its filter> AND <its value>)`: the same
 //!   rows pass (no row or a NULL/false value fails either way), and DataFusion
 //!   plans EXISTS where it refuses an unaggregated correlated scalar subquery.
+//! - In asyncpg's type introspection, `CASE WHEN t.typtype = 'd' | 'c' THEN
+//!   (correlated subquery) END` (a domain's base type, a composite's
+//!   attributes) is NULL: lakehouse has no domain or composite types of its
+//!   own, and DataFusion cannot run a correlated subquery inside CASE.
 //! - `'pg_catalog.array_in'::regproc` becomes `'array_in'`: pg_type's
 //!   `typinput` / `typoutput` hold function names here, not oids.
 //! - `$n::oid` / `$n::oid[]` placeholders are recorded: DataFusion plans them as
@@ -76,6 +80,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         && !lower.contains("_pg_expandarray")
         && !lower.contains("(select")
         && !lower.contains("regproc")
+        && !lower.contains("typtype")
     {
         return unchanged(Vec::new());
     }
@@ -92,6 +97,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         changed |= expand_arrays(statement);
         changed |= boolean_subqueries_as_exists(statement);
         changed |= regproc_literals(statement);
+        changed |= domain_and_composite_lookups(statement);
     }
     if !changed {
         return unchanged(oid_params);
@@ -366,6 +372,35 @@ fn boolean_subqueries_as_exists(statement: &mut Statement) -> bool {
     rewriter.0
 }
 
+/// `CASE WHEN x.typtype = 'd' | 'c' THEN <subquery> ... END` -> NULL.
+fn domain_and_composite_lookups(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Case {
+            conditions,
+            else_result: None,
+            operand: None,
+            ..
+        } = expr
+            && !conditions.is_empty()
+            && conditions.iter().all(|when| {
+                let tests_kind = matches!(
+                    &when.condition,
+                    Expr::BinaryOp { left, op: BinaryOperator::Eq, right }
+                        if left.to_string().to_ascii_lowercase().ends_with("typtype")
+                            && matches!(right.to_string().as_str(), "'d'" | "'c'")
+                );
+                tests_kind && matches!(&when.result, Expr::Subquery(_))
+            })
+        {
+            *expr = Expr::Value(Value::Null.with_empty_span());
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
 /// `'[pg_catalog.]name'::regproc` -> `'name'`.
 fn regproc_literals(statement: &mut Statement) -> bool {
     let mut changed = false;
@@ -468,6 +503,10 @@ mod tests {
         assert_eq!(
             rewrite("SELECT t.typname FROM pg_type t WHERE t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_class c WHERE c.oid = t.typrelid)").sql,
             "SELECT t.typname FROM pg_type t WHERE t.typrelid = 0 OR EXISTS (SELECT 1 FROM pg_class c WHERE (c.oid = t.typrelid) AND (c.relkind = 'c'))"
+        );
+        assert_eq!(
+            rewrite("SELECT (CASE WHEN t.typtype = 'c' THEN (SELECT 1 FROM c WHERE c.r = t.oid) END) AS a, t.typtype FROM pg_type t").sql,
+            "SELECT (NULL) AS a, t.typtype FROM pg_type t"
         );
         assert_eq!(
             rewrite("SELECT typinput = 'pg_catalog.array_in'::regproc FROM pg_type").sql,

@@ -18,7 +18,7 @@ const KNOWN_GAPS: [(&str, &str, &str); 2] = [
     (
         "asyncpg",
         "type introspection (array parameter)",
-        "asyncpg's introspection query returns oid[] columns that DataFusion types as int4[]; asyncpg has no int4[] codec before introspecting, so it recurses",
+        "asyncpg's type-introspection query now plans, but returns attrtypoids as int4[] where PostgreSQL returns oid[]; asyncpg has core codecs only for oid[] and text[], so it introspects int4[] with the same query and recurses",
     ),
     (
         "sqlalchemy+asyncpg",
