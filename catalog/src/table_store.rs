@@ -35,6 +35,8 @@ pub struct TableDefinition {
     pub comment: Option<String>,
     pub columns: Vec<(String, Option<String>)>,
     pub constraints: TableConstraints,
+    /// Bytes of the data files of the latest version.
+    pub bytes: i64,
 }
 
 /// A schema-qualified table name.
@@ -378,6 +380,7 @@ impl DeltaTableStore {
                 .map(str::to_string),
             columns,
             constraints,
+            bytes: snapshot.log_data().iter().map(|f| f.size()).sum(),
         }))
     }
 

@@ -12,7 +12,7 @@ use lakehouse_catalog::pg_catalog::{PgAnnotations, PgCatalogOverlay, SessionPara
 use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore};
 use lakehouse_config::Config;
 use lakehouse_udfs::{
-    FunctionEnv, FunctionResults, ImportRoots, Models, SessionHandles, SessionNotices, TypeOids,
+    FunctionEnv, FunctionSignatures, ImportRoots, Models, SessionHandles, SessionNotices, TypeOids,
     VectorIndexBuilder,
 };
 use pgwire::api::cancel::DefaultCancelHandler;
@@ -103,16 +103,16 @@ impl ServerState {
             .await
             .and_then(|batches| TypeOids::from_pg_type(&batches))
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
-        let function_results = template
+        let function_signatures = template
             .sql(
-                "SELECT oid, prorettype, proretset, proargmodes, proallargtypes, proargnames \
-                 FROM pg_catalog.pg_proc",
+                "SELECT oid, prorettype, proretset, proargmodes, proallargtypes, proargnames, \
+                 proargtypes FROM pg_catalog.pg_proc",
             )
             .await
             .map_err(|e| StartError::PgCatalog(e.to_string()))?
             .collect()
             .await
-            .and_then(|batches| FunctionResults::from_pg_proc(&batches, &type_oids))
+            .and_then(|batches| FunctionSignatures::from_pg_proc(&batches, &type_oids))
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
         let mut roots = config.effective_import_roots();
         roots.retain(|r| !r.as_os_str().is_empty());
@@ -134,7 +134,7 @@ impl ServerState {
             rag_max_tokens: config.rag_max_tokens,
             pg_annotations,
             type_oids: Arc::new(type_oids),
-            function_results: Arc::new(function_results),
+            function_signatures: Arc::new(function_signatures),
         };
         let state = ServerState {
             config,

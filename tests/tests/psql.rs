@@ -65,6 +65,13 @@ fn psql_walkthrough() {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 
+    let out = run(&server, &["-c", "\\dt+"]);
+    for expected in ["people | table", " bytes |"] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    let out = run(&server, &["-c", "\\df"]);
+    assert!(out.contains("List of functions"), "{out}");
+
     let out = run(&server, &["-c", "\\dn"]);
     assert!(out.contains("public") && out.contains("lakehouse"), "{out}");
     let out = run(&server, &["-c", "\\l"]);

@@ -6,13 +6,14 @@
 //! get them there.
 
 mod args;
-mod catalog_comments;
+mod catalog_lookups;
 mod constant_text;
 mod create_vector_index;
 mod current_setting;
 mod deferred;
 mod embed;
 mod error;
+mod function_signatures;
 mod hnsw_apply;
 mod hnsw_best;
 mod hnsw_eval_autogen;
@@ -22,8 +23,8 @@ mod ingest_csv;
 mod models;
 mod notices;
 mod pg_expandarray;
-mod pg_get_function_result;
-mod pg_type_is_visible;
+mod pg_is_visible;
+mod pg_size_pretty;
 mod rag;
 mod retrieval;
 mod session_settings;
@@ -42,12 +43,12 @@ use lakehouse_catalog::{DeltaTableStore, JobStore};
 
 pub use embed::{Embed, embedding_type};
 pub use error::UdfError;
+pub use function_signatures::FunctionSignatures;
 pub use import_roots::ImportRoots;
 pub use ingest_csv::{IngestCsv, ingest_summary_schema};
 pub use lakehouse_models::ModelError;
 pub use models::Models;
 pub use notices::SessionNotices;
-pub use pg_get_function_result::FunctionResults;
 pub use session_settings::{SessionSettings, SettingError};
 pub use to_regtype::TypeOids;
 pub use vector_index_build::VectorIndexBuilder;
@@ -68,8 +69,8 @@ pub struct FunctionEnv {
     pub pg_annotations: lakehouse_catalog::pg_catalog::PgAnnotations,
     /// `pg_type` by name, for to_regtype.
     pub type_oids: Arc<TypeOids>,
-    /// `pg_proc` result types, for pg_get_function_result.
-    pub function_results: Arc<FunctionResults>,
+    /// `pg_proc` signatures, for pg_get_function_result / _arguments.
+    pub function_signatures: Arc<FunctionSignatures>,
 }
 
 /// What a session lends its functions: who it is, where its NOTICEs go, its
@@ -89,14 +90,17 @@ pub fn register_session_functions(
 ) {
     let (user, notices) = (session.user.as_str(), &session.notices);
     ctx.register_udf(version::version());
-    ctx.register_udf(pg_type_is_visible::pg_type_is_visible());
+    for udf in pg_is_visible::pg_is_visible_functions() {
+        ctx.register_udf(udf);
+    }
+    ctx.register_udf(pg_size_pretty::pg_size_pretty());
     ctx.register_udf(pg_expandarray::pg_expandarray());
-    ctx.register_udf(pg_get_function_result::pg_get_function_result(
-        env.function_results.clone(),
-    ));
+    for udf in function_signatures::function_signature_functions(&env.function_signatures) {
+        ctx.register_udf(udf);
+    }
     ctx.register_udf(vector_literal::vector_literal());
     ctx.register_udf(to_regtype::to_regtype(env.type_oids.clone()));
-    for udf in catalog_comments::catalog_comment_functions(&env.pg_annotations) {
+    for udf in catalog_lookups::catalog_lookup_functions(&env.pg_annotations) {
         ctx.register_udf(udf);
     }
     for udf in current_setting::setting_functions(session.settings.clone()) {

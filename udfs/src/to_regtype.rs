@@ -84,6 +84,8 @@ impl TypeOids {
             .iter()
             .find(|(sql, name)| *name == base && !matches!(*sql, "int" | "float" | "char"))
             .map_or(base, |(sql, _)| sql);
+        // The one-byte type prints quoted, as in PostgreSQL.
+        let sql = if sql == "char" { "\"char\"" } else { sql };
         Some(format!("{sql}{array}"))
     }
 

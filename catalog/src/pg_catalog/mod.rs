@@ -56,6 +56,8 @@ struct AnnotationSnapshot {
     constraint_defs: HashMap<i32, String>,
     /// Index oid -> `pg_get_indexdef(oid, n)` for n = 0 (the whole), 1, 2...
     index_defs: HashMap<i32, Vec<String>>,
+    /// Table oid -> bytes of its data files.
+    table_sizes: HashMap<i32, i64>,
 }
 
 impl PgAnnotations {
@@ -67,6 +69,11 @@ impl PgAnnotations {
     /// The definition of a constraint, as `pg_get_constraintdef` prints it.
     pub fn constraint_def(&self, oid: i32) -> Option<String> {
         self.0.read().ok()?.constraint_defs.get(&oid).cloned()
+    }
+
+    /// `pg_table_size(oid)`: the bytes of a table's data files.
+    pub fn table_size(&self, oid: i32) -> Option<i64> {
+        self.0.read().ok()?.table_sizes.get(&oid).copied()
     }
 
     /// `pg_get_indexdef(oid, column)`: 0 is the CREATE INDEX statement.
@@ -135,6 +142,11 @@ impl PgCatalogOverlay {
             constraint_defs: pg_constraint::constraint_rows(&snapshot)
                 .iter()
                 .map(|c| (c.oid, c.definition()))
+                .collect(),
+            table_sizes: snapshot
+                .tables
+                .iter()
+                .map(|(oid, t)| (*oid, t.bytes))
                 .collect(),
             index_defs: pg_index::index_rows(&snapshot)
                 .iter()

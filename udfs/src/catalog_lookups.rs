@@ -1,7 +1,7 @@
 //! `obj_description(oid [, catalog])`, `col_description(table_oid, column)`,
 //! `pg_get_constraintdef(oid [, pretty])` and
-//! `pg_get_indexdef(oid [, column, pretty])`, `pg_get_triggerdef(oid [, pretty])`:
-//! the lookups psql, SQLAlchemy,
+//! `pg_get_indexdef(oid [, column, pretty])`, `pg_get_triggerdef(oid [, pretty])`,
+//! `pg_table_size(oid)`: the lookups psql, SQLAlchemy,
 //! Metabase and DBeaver make by oid after reading `pg_class` or
 //! `pg_constraint`. They answer from the snapshot those scans leave in
 //! [`PgAnnotations`] (see `lakehouse_catalog::pg_catalog`); an unknown oid
@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
@@ -27,39 +27,42 @@ enum Lookup {
     /// PostgreSQL answers for an oid that is not a trigger. psql asks for
     /// them when a table has foreign keys.
     TriggerDef,
+    /// Bytes of a table's data files (psql `\dt+`); other relations NULL.
+    TableSize,
 }
 
 #[derive(Debug)]
-pub struct CatalogComment {
+pub struct CatalogLookup {
     lookup: Lookup,
     signature: Signature,
     annotations: PgAnnotations,
 }
 
-impl PartialEq for CatalogComment {
+impl PartialEq for CatalogLookup {
     fn eq(&self, other: &Self) -> bool {
         self.lookup == other.lookup
     }
 }
-impl Eq for CatalogComment {}
-impl std::hash::Hash for CatalogComment {
+impl Eq for CatalogLookup {}
+impl std::hash::Hash for CatalogLookup {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.lookup.hash(state)
     }
 }
 
-/// The three functions over one snapshot.
-pub fn catalog_comment_functions(annotations: &PgAnnotations) -> Vec<ScalarUDF> {
+/// The lookups, over one snapshot.
+pub fn catalog_lookup_functions(annotations: &PgAnnotations) -> Vec<ScalarUDF> {
     [
         Lookup::ObjDescription,
         Lookup::ColDescription,
         Lookup::ConstraintDef,
         Lookup::IndexDef,
         Lookup::TriggerDef,
+        Lookup::TableSize,
     ]
     .into_iter()
     .map(|lookup| {
-        ScalarUDF::new_from_impl(CatalogComment {
+        ScalarUDF::new_from_impl(CatalogLookup {
             lookup,
             signature: Signature::user_defined(Volatility::Stable),
             annotations: annotations.clone(),
@@ -68,7 +71,7 @@ pub fn catalog_comment_functions(annotations: &PgAnnotations) -> Vec<ScalarUDF> 
     .collect()
 }
 
-impl ScalarUDFImpl for CatalogComment {
+impl ScalarUDFImpl for CatalogLookup {
     fn name(&self) -> &str {
         match self.lookup {
             Lookup::ObjDescription => "obj_description",
@@ -76,6 +79,7 @@ impl ScalarUDFImpl for CatalogComment {
             Lookup::ConstraintDef => "pg_get_constraintdef",
             Lookup::IndexDef => "pg_get_indexdef",
             Lookup::TriggerDef => "pg_get_triggerdef",
+            Lookup::TableSize => "pg_table_size",
         }
     }
 
@@ -91,9 +95,11 @@ impl ScalarUDFImpl for CatalogComment {
             Lookup::ColDescription => vec![DataType::Int64],
             Lookup::ConstraintDef | Lookup::TriggerDef => vec![DataType::Boolean],
             Lookup::IndexDef => vec![DataType::Int64, DataType::Boolean],
+            Lookup::TableSize => vec![],
         };
         let arity_ok = match self.lookup {
             Lookup::ColDescription => arg_types.len() == 2,
+            Lookup::TableSize => arg_types.len() == 1,
             Lookup::IndexDef => matches!(arg_types.len(), 1 | 3),
             _ => (1..=2).contains(&arg_types.len()),
         };
@@ -114,7 +120,10 @@ impl ScalarUDFImpl for CatalogComment {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
+        Ok(match self.lookup {
+            Lookup::TableSize => DataType::Int64,
+            _ => DataType::Utf8,
+        })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -125,6 +134,13 @@ impl ScalarUDFImpl for CatalogComment {
             .map(|a| a.to_array(rows))
             .collect::<Result<Vec<ArrayRef>>>()?;
         let oids = arrays[0].as_primitive::<Int64Type>();
+        if self.lookup == Lookup::TableSize {
+            let sizes: Int64Array = oids
+                .iter()
+                .map(|oid| self.annotations.table_size(i32::try_from(oid?).ok()?))
+                .collect();
+            return Ok(ColumnarValue::Array(Arc::new(sizes)));
+        }
         let out: StringArray = (0..rows)
             .map(|row| {
                 if oids.is_null(row) {
@@ -149,7 +165,7 @@ impl ScalarUDFImpl for CatalogComment {
                         self.annotations.description(oid, column)
                     }
                     Lookup::ConstraintDef => self.annotations.constraint_def(oid),
-                    Lookup::TriggerDef => None,
+                    Lookup::TriggerDef | Lookup::TableSize => None,
                     Lookup::IndexDef => {
                         let column = match arrays.get(1) {
                             Some(c) => {
