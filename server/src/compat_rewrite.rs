@@ -331,7 +331,18 @@ fn boolean_subqueries_as_exists(statement: &mut Statement) -> bool {
                         ..
                     }
                 );
-                if !is_boolean || select.group_by != GroupByExpr::Expressions(vec![], vec![]) {
+                // An aggregate (`count(*) = 0`) makes the subquery a valid
+                // scalar one already, and could not move into WHERE.
+                let mut calls_function = false;
+                let _ = visit_expressions(value, |e| {
+                    calls_function |= matches!(e, Expr::Function(_));
+                    ControlFlow::<()>::Continue(())
+                });
+                if !is_boolean
+                    || calls_function
+                    || select.group_by != GroupByExpr::Expressions(vec![], vec![])
+                    || select.having.is_some()
+                {
                     return false;
                 }
                 let value = value.clone();
@@ -508,6 +519,8 @@ mod tests {
             rewrite("SELECT (CASE WHEN t.typtype = 'c' THEN (SELECT 1 FROM c WHERE c.r = t.oid) END) AS a, t.typtype FROM pg_type t").sql,
             "SELECT (NULL) AS a, t.typtype FROM pg_type t"
         );
+        let aggregated = "SELECT t.a FROM t WHERE (SELECT count(*) = 0 FROM u WHERE u.id = t.id)";
+        assert_eq!(rewrite(aggregated).sql, aggregated);
         assert_eq!(
             rewrite("SELECT typinput = 'pg_catalog.array_in'::regproc FROM pg_type").sql,
             "SELECT typinput = 'array_in' FROM pg_type"
