@@ -2,6 +2,26 @@
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
+/// SQL spellings of built-in types and their `pg_type.typname`.
+pub const SQL_TYPE_NAMES: [(&str, &str); 16] = [
+    ("integer", "int4"),
+    ("int", "int4"),
+    ("bigint", "int8"),
+    ("smallint", "int2"),
+    ("real", "float4"),
+    ("double precision", "float8"),
+    ("float", "float8"),
+    ("boolean", "bool"),
+    ("character varying", "varchar"),
+    ("character", "bpchar"),
+    ("char", "bpchar"),
+    ("decimal", "numeric"),
+    ("timestamp without time zone", "timestamp"),
+    ("timestamp with time zone", "timestamptz"),
+    ("time without time zone", "time"),
+    ("time with time zone", "timetz"),
+];
+
 /// The Postgres name of the type an Arrow column is shown as.
 pub fn postgres_type_name(data_type: &DataType) -> String {
     match data_type {
@@ -46,31 +66,23 @@ pub struct InformationSchemaType {
     pub character_octet_length: Option<i32>,
 }
 
-/// The `pg_type.typname` of the type an Arrow column is shown as.
+/// The `pg_type.typname` of the type an Arrow column is shown as: its SQL
+/// name ([`postgres_type_name`]) in `pg_type`'s spelling, `_x` for arrays.
 pub fn postgres_udt_name(data_type: &DataType) -> String {
     match data_type {
-        DataType::Boolean => "bool".into(),
-        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "int2".into(),
-        DataType::Int32 | DataType::UInt16 => "int4".into(),
-        DataType::Int64 | DataType::UInt32 => "int8".into(),
-        DataType::UInt64 | DataType::Decimal128(..) | DataType::Decimal256(..) => "numeric".into(),
-        DataType::Float16 | DataType::Float32 => "float4".into(),
-        DataType::Float64 => "float8".into(),
-        DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView
-        | DataType::FixedSizeBinary(_) => "bytea".into(),
-        DataType::Date32 | DataType::Date64 => "date".into(),
-        DataType::Time32(_) | DataType::Time64(_) => "time".into(),
-        DataType::Timestamp(_, None) => "timestamp".into(),
-        DataType::Timestamp(_, Some(_)) => "timestamptz".into(),
-        DataType::Interval(_) | DataType::Duration(TimeUnit::Microsecond) => "interval".into(),
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
             format!("_{}", postgres_udt_name(f.data_type()))
         }
-        DataType::Dictionary(_, v) => postgres_udt_name(v),
-        DataType::Struct(_) | DataType::Map(_, _) => "json".into(),
-        _ => "text".into(),
+        _ => {
+            let sql = postgres_type_name(data_type);
+            // `numeric(12,2)` is `numeric`.
+            let base = sql.split('(').next().unwrap_or_default();
+            SQL_TYPE_NAMES
+                .iter()
+                .find(|(name, _)| *name == base)
+                .map_or(base, |(_, typname)| typname)
+                .to_string()
+        }
     }
 }
 

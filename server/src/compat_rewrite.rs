@@ -78,7 +78,9 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         && !lower.contains("uuid")
         && !lower.contains("generate_subscripts")
         && !lower.contains("_pg_expandarray")
-        && !lower.contains("(select")
+        // Subqueries are only rewritten in catalog queries; a user's
+        // subquery is not worth a second parse.
+        && !(lower.contains("(select") && lower.contains("pg_"))
         && !lower.contains("regproc")
         && !lower.contains("typtype")
     {

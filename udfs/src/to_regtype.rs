@@ -14,26 +14,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-
-/// SQL spellings of built-in types and their `pg_type.typname`.
-const SQL_NAMES: [(&str, &str); 16] = [
-    ("integer", "int4"),
-    ("int", "int4"),
-    ("bigint", "int8"),
-    ("smallint", "int2"),
-    ("real", "float4"),
-    ("double precision", "float8"),
-    ("float", "float8"),
-    ("boolean", "bool"),
-    ("character varying", "varchar"),
-    ("character", "bpchar"),
-    ("char", "bpchar"),
-    ("decimal", "numeric"),
-    ("timestamp without time zone", "timestamp"),
-    ("timestamp with time zone", "timestamptz"),
-    ("time without time zone", "time"),
-    ("time with time zone", "timetz"),
-];
+use lakehouse_catalog::pg_types::SQL_TYPE_NAMES;
 
 /// `pg_type` by name: each type's oid and its array type's oid.
 #[derive(Debug, Default)]
@@ -80,7 +61,7 @@ impl TypeOids {
             Some(element) => (element, "[]"),
             None => (typname.as_str(), ""),
         };
-        let sql = SQL_NAMES
+        let sql = SQL_TYPE_NAMES
             .iter()
             .find(|(sql, name)| *name == base && !matches!(*sql, "int" | "float" | "char"))
             .map_or(base, |(sql, _)| sql);
@@ -97,7 +78,7 @@ impl TypeOids {
             Some(base) => (base.trim_end(), true),
             None => (name, false),
         };
-        let base = SQL_NAMES
+        let base = SQL_TYPE_NAMES
             .iter()
             .find(|(sql, _)| *sql == base)
             .map_or(base, |(_, typname)| typname);

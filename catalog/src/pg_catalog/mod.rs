@@ -98,6 +98,9 @@ impl PgAnnotations {
 struct CatalogSnapshot {
     oids: RelationOids,
     tables: Vec<(i32, TableDefinition)>,
+    /// Every constraint, and the index behind each key, computed once.
+    constraints: Vec<pg_constraint::ConstraintRow>,
+    indexes: Vec<pg_index::IndexRow>,
 }
 
 /// The `pg_catalog` schema: datafusion-pg-catalog's, with `pg_constraint`
@@ -133,13 +136,21 @@ impl PgCatalogOverlay {
             .into_iter()
             // A table created after pg_class was read has no oid yet.
             .filter_map(|d| Some((oids.relation(&d.ident.schema, &d.ident.table)?, d)))
-            .collect();
-        let snapshot = CatalogSnapshot { oids, tables };
+            .collect::<Vec<_>>();
+        let constraints = pg_constraint::constraint_rows(&oids, &tables);
+        let indexes = pg_index::index_rows(&tables, &constraints);
+        let snapshot = CatalogSnapshot {
+            oids,
+            tables,
+            constraints,
+            indexes,
+        };
         self.annotations.replace(AnnotationSnapshot {
             descriptions: pg_description::relation_comments(&snapshot)
                 .map(|(oid, subid, text)| ((oid, subid), text.to_string()))
                 .collect(),
-            constraint_defs: pg_constraint::constraint_rows(&snapshot)
+            constraint_defs: snapshot
+                .constraints
                 .iter()
                 .map(|c| (c.oid, c.definition()))
                 .collect(),
@@ -148,7 +159,8 @@ impl PgCatalogOverlay {
                 .iter()
                 .map(|(oid, t)| (*oid, t.bytes))
                 .collect(),
-            index_defs: pg_index::index_rows(&snapshot)
+            index_defs: snapshot
+                .indexes
                 .iter()
                 .map(|i| {
                     let parts = (0..=i.column_count()).filter_map(|n| i.column(n));
@@ -404,19 +416,15 @@ impl ComputedTable for OverlayTable {
         let (snapshot, pg_class) = self.overlay.snapshot(state).await?;
         Ok(match self.kind {
             OverlayKind::Class => {
-                let indexes = pg_index::index_rows(&snapshot);
                 let flags = RelationFlags::of(&snapshot);
                 let mut batches = pg_class
                     .into_iter()
                     .map(|b| flags.apply(widen(b, &self.schema)?))
                     .collect::<Result<Vec<_>>>()?;
-                batches.push(pg_index::pg_class_rows(&self.schema, &indexes)?);
+                batches.push(pg_index::pg_class_rows(&self.schema, &snapshot.indexes)?);
                 batches
             }
-            OverlayKind::Index => {
-                let indexes = pg_index::index_rows(&snapshot);
-                vec![pg_index::pg_index_rows(&self.schema, &indexes)?]
-            }
+            OverlayKind::Index => vec![pg_index::pg_index_rows(&self.schema, &snapshot.indexes)?],
             OverlayKind::Constraint => vec![pg_constraint::batch(&snapshot)?],
             OverlayKind::Description => {
                 // PostgreSQL's own descriptions (functions, types) stay.

@@ -10,6 +10,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
 
 use super::CatalogSnapshot;
+use super::relation_oids::RelationOids;
+use crate::TableDefinition;
 
 /// Constraint oids sit far above the relation oids datafusion-pg-catalog
 /// counts up from 16384, and are derived from the table's oid and the
@@ -82,16 +84,19 @@ fn quoted_list(names: &[String]) -> String {
 }
 
 /// Every constraint of every table, in table order.
-pub(super) fn constraint_rows(snapshot: &CatalogSnapshot) -> Vec<ConstraintRow> {
+pub(super) fn constraint_rows(
+    oids: &RelationOids,
+    tables: &[(i32, TableDefinition)],
+) -> Vec<ConstraintRow> {
     let mut rows = Vec::new();
-    for (relid, table) in &snapshot.tables {
+    for (relid, table) in tables {
         let attnum = |columns: &[(String, Option<String>)], name: &str| {
             columns
                 .iter()
                 .position(|(c, _)| c == name)
                 .map_or(0, |i| i as i16 + 1)
         };
-        let Some(namespace) = snapshot.oids.namespace(&table.ident.schema) else {
+        let Some(namespace) = oids.namespace(&table.ident.schema) else {
             continue;
         };
         let constraints = &table.constraints;
@@ -124,8 +129,8 @@ pub(super) fn constraint_rows(snapshot: &CatalogSnapshot) -> Vec<ConstraintRow> 
         }
         for fk in &constraints.foreign_keys {
             let target = fk.referenced();
-            let referenced_oid = snapshot.oids.relation(&target.schema, &target.table);
-            let target_table = snapshot.tables.iter().find(|(_, t)| t.ident == target);
+            let referenced_oid = oids.relation(&target.schema, &target.table);
+            let target_table = tables.iter().find(|(_, t)| t.ident == target);
             let referenced_columns = target_table
                 .map(|(_, t)| t.columns.clone())
                 .unwrap_or_default();
@@ -220,7 +225,7 @@ pub(super) fn schema() -> SchemaRef {
 }
 
 pub(super) fn batch(snapshot: &CatalogSnapshot) -> Result<RecordBatch> {
-    let rows = constraint_rows(snapshot);
+    let rows = &snapshot.constraints;
     let n = rows.len();
     let int4 = |f: &dyn Fn(&ConstraintRow) -> i32| -> ArrayRef {
         Arc::new(rows.iter().map(f).collect::<Int32Array>())
@@ -232,7 +237,7 @@ pub(super) fn batch(snapshot: &CatalogSnapshot) -> Result<RecordBatch> {
     let nulls = || -> ArrayRef { Arc::new(StringArray::from(vec![None::<&str>; n])) };
     let int2_list = |f: &dyn Fn(&ConstraintRow) -> Option<&[i16]>| -> ArrayRef {
         let mut builder = ListBuilder::new(Int16Builder::new());
-        for row in &rows {
+        for row in rows {
             match f(row) {
                 Some(values) => {
                     builder.values().append_slice(values);

@@ -16,8 +16,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 
-use super::CatalogSnapshot;
-use super::pg_constraint::{ConstraintRow, constraint_rows, quote_ident};
+use super::pg_constraint::{ConstraintRow, quote_ident};
+use crate::TableDefinition;
 
 /// Index oids sit above the constraint oids.
 pub(super) const INDEX_OID_OFFSET: i32 = 500_000_000;
@@ -67,9 +67,12 @@ pub(super) fn index_oid(constraint: &ConstraintRow) -> i32 {
     constraint.oid + INDEX_OID_OFFSET
 }
 
-pub(super) fn index_rows(snapshot: &CatalogSnapshot) -> Vec<IndexRow> {
-    let tables: HashMap<i32, String> = snapshot
-        .tables
+/// The index behind each primary key and unique constraint of `constraints`.
+pub(super) fn index_rows(
+    tables: &[(i32, TableDefinition)],
+    constraints: &[ConstraintRow],
+) -> Vec<IndexRow> {
+    let names: HashMap<i32, String> = tables
         .iter()
         .map(|(oid, t)| {
             let name = format!(
@@ -80,18 +83,18 @@ pub(super) fn index_rows(snapshot: &CatalogSnapshot) -> Vec<IndexRow> {
             (*oid, name)
         })
         .collect();
-    constraint_rows(snapshot)
-        .into_iter()
+    constraints
+        .iter()
         .filter(|c| c.has_index())
         .map(|c| IndexRow {
-            oid: index_oid(&c),
+            oid: index_oid(c),
             primary: c.is_primary(),
-            table: tables.get(&c.relid).cloned().unwrap_or_default(),
-            name: c.name,
+            table: names.get(&c.relid).cloned().unwrap_or_default(),
+            name: c.name.clone(),
             namespace: c.namespace,
             relid: c.relid,
-            key: c.key,
-            columns: c.columns,
+            key: c.key.clone(),
+            columns: c.columns.clone(),
         })
         .collect()
 }
