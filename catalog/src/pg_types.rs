@@ -22,6 +22,16 @@ pub const SQL_TYPE_NAMES: [(&str, &str); 16] = [
     ("time with time zone", "timetz"),
 ];
 
+/// The `pg_type.typname` of a SQL type spelling (`integer` -> `int4`,
+/// `varchar(10)` -> `varchar`); `None` when the spelling is not an alias.
+pub fn pg_type_name(sql: &str) -> Option<&'static str> {
+    let base = sql.split('(').next().unwrap_or(sql).trim();
+    SQL_TYPE_NAMES
+        .iter()
+        .find(|(spelling, _)| spelling.eq_ignore_ascii_case(base))
+        .map(|(_, typname)| *typname)
+}
+
 /// The Postgres name of the type an Arrow column is shown as.
 pub fn postgres_type_name(data_type: &DataType) -> String {
     match data_type {

@@ -39,8 +39,8 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, ArrayElemTypeDef, BinaryOperator, DataType, Expr, Function, FunctionArg,
     FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
-    Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut, visit_expressions,
-    visit_expressions_mut,
+    OrderBy, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut,
+    VisitorMut, visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -72,7 +72,12 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
     let lower = sql.to_ascii_lowercase();
     let has_registers = SPECIAL_REGISTERS.iter().any(|r| lower.contains(r));
     let has_vectors = lower.contains("[]") || lower.contains("::vector");
-    if !has_registers
+    // Every query: its columns get PostgreSQL's names.
+    let is_query = ["select", "with", "values", "("]
+        .iter()
+        .any(|k| lower.trim_start().starts_with(k));
+    if !is_query
+        && !has_registers
         && !has_vectors
         && !lower.contains("oid")
         && !lower.contains("uuid")
@@ -83,6 +88,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         && !(lower.contains("(select") && lower.contains("pg_"))
         && !lower.contains("regproc")
         && !lower.contains("typtype")
+        && !lower.contains("regclass")
     {
         return unchanged(Vec::new());
     }
@@ -91,7 +97,15 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
     };
     let oid_params = oid_placeholders(&statements);
     let mut changed = false;
+    // psql's own catalog queries are matched by their text in the
+    // pg-catalog parser (its blacklist of queries it answers itself), so
+    // the rewrites that any query may need leave them as they are.
+    let general = !lower.contains("pg_catalog.");
     for statement in &mut statements {
+        if general {
+            changed |= postgres_column_names(statement);
+            changed |= scalar_functions_in_from(statement);
+        }
         changed |= name_special_registers(statement);
         changed |= uuid_as_text(statement);
         changed |= vector_literals(statement);
@@ -100,6 +114,9 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         changed |= boolean_subqueries_as_exists(statement);
         changed |= regproc_literals(statement);
         changed |= domain_and_composite_lookups(statement);
+        changed |= catalog_regclass_literals(statement);
+        changed |= computed_regclass_casts(statement);
+        changed |= subqueries_in_order_by(statement);
     }
     if !changed {
         return unchanged(oid_params);
@@ -385,16 +402,17 @@ fn boolean_subqueries_as_exists(statement: &mut Statement) -> bool {
     rewriter.0
 }
 
-/// `CASE WHEN x.typtype = 'd' | 'c' THEN <subquery> ... END` -> NULL.
+/// `CASE WHEN x.typtype = 'd' | 'c' THEN <subquery> [ELSE NULL] END` -> NULL.
 fn domain_and_composite_lookups(statement: &mut Statement) -> bool {
     let mut changed = false;
     let _ = visit_expressions_mut(statement, |expr| {
         if let Expr::Case {
             conditions,
-            else_result: None,
+            else_result,
             operand: None,
             ..
         } = expr
+            && else_result.as_deref().is_none_or(is_null)
             && !conditions.is_empty()
             && conditions.iter().all(|when| {
                 let tests_kind = matches!(
@@ -412,6 +430,318 @@ fn domain_and_composite_lookups(statement: &mut Statement) -> bool {
         ControlFlow::<()>::Continue(())
     });
     changed
+}
+
+/// `'pg_class'::regclass` -> `'pg_catalog.pg_class'::regclass`: PostgreSQL
+/// looks in pg_catalog before the search path; the regclass lookup that
+/// follows (datafusion-pg-catalog's) only in the current schema.
+fn catalog_regclass_literals(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast {
+            expr: operand,
+            data_type,
+            ..
+        } = expr
+            && data_type
+                .to_string()
+                .to_ascii_lowercase()
+                .trim_start_matches("pg_catalog.")
+                == "regclass"
+            && let Expr::Value(value) = operand.as_mut()
+            && let Value::SingleQuotedString(name) = &mut value.value
+            && name.starts_with("pg_")
+            && !name.contains('.')
+        {
+            *name = format!("pg_catalog.{name}");
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// `CAST(<computed text> AS regclass)` (Metabase's `format('%I.%I', schema,
+/// table)::regclass`) -> `to_regclass(<text>)`, looked up when the row is.
+/// String literals are left to the pg-catalog rewrite, columns (oid ->
+/// regclass) to its type planner.
+fn computed_regclass_casts(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast {
+            expr: operand,
+            data_type,
+            ..
+        } = expr
+            && data_type
+                .to_string()
+                .to_ascii_lowercase()
+                .trim_start_matches("pg_catalog.")
+                == "regclass"
+            && matches!(
+                operand.as_ref(),
+                Expr::Function(_) | Expr::BinaryOp { .. } | Expr::Nested(_)
+            )
+        {
+            *expr = call("to_regclass", vec![operand.as_ref().clone()]);
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// Whether `expr` holds a subquery (`ARRAY(SELECT ...)` included).
+fn has_subquery(expr: &Expr) -> bool {
+    visit_expressions(expr, |e| match e {
+        Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => ControlFlow::Break(()),
+        Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)) => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// `SELECT a AS x FROM t ORDER BY <expr with a subquery>` (Grafana's table
+/// list, ordered by "is the schema on the search path") -> the order key
+/// computed as a column of a derived table, which DataFusion can plan:
+/// `SELECT x FROM (SELECT a AS x, <expr> AS __order_1 FROM t) ORDER BY __order_1`.
+/// Only when every select-list item has a name to select it by.
+fn subqueries_in_order_by(statement: &mut Statement) -> bool {
+    let Statement::Query(query) = statement else {
+        return false;
+    };
+    let Some(OrderBy {
+        kind: OrderByKind::Expressions(order),
+        ..
+    }) = &query.order_by
+    else {
+        return false;
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    if !order.iter().any(|o| has_subquery(&o.expr)) {
+        return false;
+    }
+    let mut names = Vec::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::ExprWithAlias { alias, .. } => names.push(alias.to_string()),
+            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => names.push(ident.to_string()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => match parts.last() {
+                Some(last) => names.push(last.to_string()),
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    let mut inner = select.clone();
+    let mut keys = Vec::new();
+    for (i, o) in order.iter().enumerate() {
+        let mut key = o.clone();
+        if has_subquery(&o.expr) {
+            let name = format!("__order_{}", i + 1);
+            inner.projection.push(SelectItem::ExprWithAlias {
+                expr: o.expr.clone(),
+                alias: Ident::new(&name),
+            });
+            key.expr = Expr::Identifier(Ident::new(name));
+        }
+        keys.push(key.to_string());
+    }
+    let mut sql = format!(
+        "SELECT {} FROM ({inner}) AS __ordered ORDER BY {}",
+        names.join(", "),
+        keys.join(", ")
+    );
+    if let Some(limit) = &query.limit_clause {
+        sql.push_str(&format!(" {limit}"));
+    }
+    if let Some(with) = &query.with {
+        sql = format!("{with} {sql}");
+    }
+    match Parser::parse_sql(&PostgreSqlDialect {}, &sql) {
+        Ok(mut parsed) if parsed.len() == 1 => {
+            *statement = parsed.remove(0);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Scalar functions PostgreSQL accepts in FROM as a one-row table
+/// (Grafana's `..., string_to_array(current_setting('search_path'), ',') s`).
+const SCALAR_FUNCTIONS_IN_FROM: [&str; 4] = [
+    "string_to_array",
+    "regexp_split_to_array",
+    "current_schemas",
+    "parse_ident",
+];
+
+fn all_literals(args: &[FunctionArg]) -> bool {
+    args.iter().all(|a| {
+        matches!(
+            a,
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(_) | Expr::UnaryOp { .. }))
+        )
+    })
+}
+
+/// `FROM f(args) [AS] s` for a scalar `f` -> `FROM (SELECT f(args) AS s) AS s`;
+/// `generate_series` over computed bounds -> `unnest` of the array function.
+fn scalar_functions_in_from(statement: &mut Statement) -> bool {
+    struct Lift(bool);
+    impl VisitorMut for Lift {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table {
+                name,
+                alias,
+                args: Some(args),
+                ..
+            } = factor
+                && let Some(function) = name.0.last().map(|p| p.to_string().to_ascii_lowercase())
+                && (SCALAR_FUNCTIONS_IN_FROM.contains(&function.as_str())
+                    || (function == "generate_series" && !all_literals(&args.args)))
+            {
+                let column = alias
+                    .as_ref()
+                    .and_then(|a| a.columns.first().map(|c| c.name.clone()))
+                    .or_else(|| alias.as_ref().map(|a| a.name.clone()))
+                    .unwrap_or_else(|| Ident::new(function.clone()));
+                let table = alias
+                    .as_ref()
+                    .map(|a| a.name.clone())
+                    .unwrap_or_else(|| Ident::new(function.clone()));
+                let args: Vec<String> = args.args.iter().map(|a| a.to_string()).collect();
+                // DataFusion's generate_series table function takes only
+                // literals; its array function, unnested, takes expressions.
+                let call = format!("{name}({})", args.join(", "));
+                let value = if function == "generate_series" {
+                    format!("unnest({call})")
+                } else {
+                    call
+                };
+                let sql = format!("(SELECT {value} AS {column}) AS {table}");
+                if let Ok(lifted) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&sql)
+                    .and_then(|mut p| p.parse_table_factor())
+                {
+                    *factor = lifted;
+                    self.0 = true;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut lift = Lift(false);
+    let _ = statement.visit(&mut lift);
+    lift.0
+}
+
+/// PostgreSQL's name for an unaliased select-list expression (what
+/// `FigureColname` gives): a column's name, a function's, a cast's operand's
+/// or else its type's, `case`, `exists`, `array`, or `?column?`. `None` keeps
+/// DataFusion's name (a plain column reference already has the right one).
+fn postgres_column_name(expr: &Expr) -> Option<String> {
+    fn figure(expr: &Expr) -> Option<String> {
+        match expr {
+            Expr::Identifier(ident) => Some(ident.value.clone()),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+            Expr::Function(f) => f.name.0.last().map(|p| match p.as_ident() {
+                Some(ident) if ident.quote_style.is_some() => ident.value.clone(),
+                _ => p.to_string().to_ascii_lowercase(),
+            }),
+            Expr::Cast {
+                expr, data_type, ..
+            } => figure(expr).or_else(|| {
+                // An array type is named by its element type (`int[]`: int4).
+                let name = data_type.to_string().to_ascii_lowercase();
+                let name = name
+                    .trim_start_matches("pg_catalog.")
+                    .trim_end_matches("[]");
+                Some(
+                    lakehouse_catalog::pg_types::pg_type_name(name)
+                        .unwrap_or(name)
+                        .to_string(),
+                )
+            }),
+            Expr::Nested(inner) => figure(inner),
+            // `(expr).field` is named by its field.
+            Expr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
+                Some(AccessExpr::Dot(Expr::Identifier(field))) => Some(field.value.clone()),
+                _ => None,
+            },
+            Expr::Case { .. } => Some("case".into()),
+            Expr::Exists { .. } => Some("exists".into()),
+            Expr::Array(_) => Some("array".into()),
+            _ => None,
+        }
+    }
+    match expr {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => None,
+        _ => Some(figure(expr).unwrap_or_else(|| "?column?".into())),
+    }
+}
+
+/// Unaliased select-list expressions get PostgreSQL's column names
+/// (`SELECT 1` is `?column?`, `SELECT count(*)` is `count`), unless a name
+/// would repeat: DataFusion refuses duplicate names, PostgreSQL does not.
+fn postgres_column_names(statement: &mut Statement) -> bool {
+    let Statement::Query(query) = statement else {
+        return false;
+    };
+    let mut body = query.body.as_mut();
+    // A set operation's columns are named by its first branch.
+    while let SetExpr::SetOperation { left, .. } = body {
+        body = left.as_mut();
+    }
+    let SetExpr::Select(select) = body else {
+        return false;
+    };
+    let mut taken: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(expr @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))) => {
+                postgres_column_name(&Expr::Nested(Box::new(expr.clone())))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut changed = false;
+    for item in &mut select.projection {
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
+        // Special registers are named by name_special_registers; the
+        // pg-catalog parser's own rewrites look for unaliased subqueries.
+        if matches!(expr, Expr::Function(f) if matches!(f.args, FunctionArguments::None))
+            || has_subquery(expr)
+        {
+            continue;
+        }
+        let Some(name) = postgres_column_name(expr) else {
+            continue;
+        };
+        if taken.contains(&name) {
+            continue;
+        }
+        taken.push(name.clone());
+        *item = SelectItem::ExprWithAlias {
+            expr: expr.clone(),
+            alias: Ident::with_quote('"', name),
+        };
+        changed = true;
+    }
+    changed
+}
+
+fn is_null(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(v) if v.value == Value::Null)
 }
 
 /// `'[pg_catalog.]name'::regproc` -> `'name'`.
@@ -494,7 +824,7 @@ mod tests {
         );
         assert_eq!(
             rewritten.sql,
-            "SELECT vector_literal('{3}'), '{a}'::TEXT[], ARRAY[1.0]::REAL[] FROM vector_search('i', vector_literal('[1, 2]'), 5)"
+            "SELECT vector_literal('{3}') AS \"float4\", '{a}'::TEXT[] AS \"text\", ARRAY[1.0]::REAL[] AS \"array\" FROM vector_search('i', vector_literal('[1, 2]'), 5)"
         );
     }
 
@@ -503,7 +833,7 @@ mod tests {
         let r = rewrite("SELECT current_user, session_user, $1::uuid, $2::oid[]");
         assert_eq!(
             r.sql,
-            "SELECT current_user AS \"current_user\", session_user AS \"session_user\", $1::TEXT, $2::oid[]"
+            "SELECT current_user AS \"current_user\", session_user AS \"session_user\", $1::TEXT AS \"uuid\", $2::oid[] AS \"oid\""
         );
         assert_eq!(r.oid_params, vec![(1, Type::OID_ARRAY)]);
         assert_eq!(
@@ -511,7 +841,7 @@ mod tests {
                 "SELECT (information_schema._pg_expandarray(i.indkey)).n, (r.keys).x FROM i, r"
             )
             .sql,
-            "SELECT get_field(unnest(_pg_expandarray(i.indkey)), 'n'), get_field(r.keys, 'x') FROM i, r"
+            "SELECT get_field(unnest(_pg_expandarray(i.indkey)), 'n') AS \"n\", get_field(r.keys, 'x') AS \"x\" FROM i, r"
         );
         assert_eq!(
             rewrite("SELECT t.typname FROM pg_type t WHERE t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_class c WHERE c.oid = t.typrelid)").sql,
@@ -521,6 +851,29 @@ mod tests {
             rewrite("SELECT (CASE WHEN t.typtype = 'c' THEN (SELECT 1 FROM c WHERE c.r = t.oid) END) AS a, t.typtype FROM pg_type t").sql,
             "SELECT (NULL) AS a, t.typtype FROM pg_type t"
         );
+        assert_eq!(
+            rewrite("SELECT (CASE WHEN t.typtype = 'd' THEN (SELECT 1) ELSE NULL END) AS b FROM pg_type t").sql,
+            "SELECT (NULL) AS b FROM pg_type t"
+        );
+        assert_eq!(
+            rewrite(
+                "SELECT 1, 2, count(*), a, t.b, x::int, '1'::integer, CASE WHEN a THEN 1 END FROM t"
+            )
+            .sql,
+            "SELECT 1 AS \"?column?\", 2, count(*) AS \"count\", a, t.b, x::INT AS \"x\", '1'::INTEGER AS \"int4\", CASE WHEN a THEN 1 END AS \"case\" FROM t"
+        );
+        assert_eq!(
+            rewrite("SELECT s[i] AS p FROM generate_series(1, array_upper(string_to_array(x, ','), 1)) AS i, string_to_array(x, ',') s").sql,
+            "SELECT s[i] AS p FROM (SELECT unnest(generate_series(1, array_upper(string_to_array(x, ','), 1))) AS i) AS i, (SELECT string_to_array(x, ',') AS s) AS s"
+        );
+        assert_eq!(
+            rewrite("SELECT col_description(format('%I.%I', s, t)::regclass, 1), 'pg_class'::regclass AS c").sql,
+            "SELECT col_description(to_regclass(format('%I.%I', s, t)), 1) AS \"col_description\", 'pg_catalog.pg_class'::REGCLASS AS c"
+        );
+        assert_eq!(
+            rewrite("SELECT a AS x FROM t ORDER BY CASE WHEN a IN (SELECT b FROM u) THEN 0 ELSE 1 END, 1 LIMIT 5").sql,
+            "SELECT x FROM (SELECT a AS x, CASE WHEN a IN (SELECT b FROM u) THEN 0 ELSE 1 END AS __order_1 FROM t) AS __ordered ORDER BY __order_1, 1 LIMIT 5"
+        );
         let aggregated = "SELECT t.a FROM t WHERE (SELECT count(*) = 0 FROM u WHERE u.id = t.id)";
         assert_eq!(rewrite(aggregated).sql, aggregated);
         assert_eq!(
@@ -529,8 +882,12 @@ mod tests {
         );
         assert_eq!(
             rewrite("SELECT unnest(conkey), generate_subscripts(conkey, $1) FROM c").sql,
-            "SELECT unnest(conkey), unnest(generate_series(1, CAST(array_length(conkey, $1) AS BIGINT))) FROM c"
+            "SELECT unnest(conkey) AS \"unnest\", unnest(generate_series(1, CAST(array_length(conkey, $1) AS BIGINT))) AS \"generate_subscripts\" FROM c"
         );
-        assert!(matches!(rewrite("SELECT 1").sql, Cow::Borrowed(_)));
+        assert!(matches!(rewrite("SELECT a FROM t").sql, Cow::Borrowed(_)));
+        assert!(matches!(
+            rewrite("INSERT INTO t VALUES (1)").sql,
+            Cow::Borrowed(_)
+        ));
     }
 }

@@ -15,6 +15,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions as ArrowFormatOptions};
+use datafusion_pg_catalog::pg_catalog::oid_field::OID_ALIAS_KEY;
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{CopyEncoder, DataRowEncoder, FieldInfo};
@@ -89,15 +90,60 @@ fn is_char(field: &Field) -> bool {
         )
 }
 
+/// pg_catalog's object identifiers (`pg_class.oid`, `pg_attribute.atttypid`...):
+/// int4 in Arrow, marked by datafusion-pg-catalog's `pg.oid_alias` or our
+/// `pg_type = oid` field metadata. Sent as `oid` as PostgreSQL does: asyncpg,
+/// for one, decodes its type-introspection rows with core codecs only.
+fn is_oid(field: &Field) -> bool {
+    let metadata = field.metadata();
+    field.data_type() == &DataType::Int32
+        && (metadata.contains_key(OID_ALIAS_KEY)
+            || metadata
+                .get(lakehouse_catalog::pg_catalog::PG_TYPE_METADATA)
+                .map(String::as_str)
+                == Some("oid"))
+}
+
+/// How [`encode_batch`] writes a column.
+#[derive(Clone, Copy)]
+enum CellEncoding {
+    Arrow,
+    Int2Vector,
+    Char,
+    Oid,
+}
+
+impl CellEncoding {
+    fn of(field: &Field) -> Self {
+        if is_int2vector(field) {
+            Self::Int2Vector
+        } else if is_char(field) {
+            Self::Char
+        } else if is_oid(field) {
+            Self::Oid
+        } else {
+            Self::Arrow
+        }
+    }
+}
+
 /// The Postgres type of a result column: its field's, or its Arrow type's.
 fn pg_field_type(field: &Field) -> Type {
-    if is_int2vector(field) {
-        Type::INT2_VECTOR
-    } else if is_char(field) {
-        Type::CHAR
-    } else {
-        pg_type(field.data_type())
+    match CellEncoding::of(field) {
+        CellEncoding::Int2Vector => Type::INT2_VECTOR,
+        CellEncoding::Char => Type::CHAR,
+        CellEncoding::Oid => Type::OID,
+        CellEncoding::Arrow => pg_type(field.data_type()),
     }
+}
+
+fn encode_oid<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgWireResult<()> {
+    if column.is_null(row) {
+        return sink.put(&None::<u32>);
+    }
+    // Oids above 2^31 would arrive negative in an int4 column; they are
+    // the same 32 bits.
+    sink.put(&(column.as_primitive::<Int32Type>().value(row) as u32))
 }
 
 /// A `"char"` value: one byte, in text and in binary.
@@ -142,14 +188,6 @@ fn encode_char<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgW
         _ => column.as_string::<i32>().value(row),
     };
     sink.put(&PgChar(text.bytes().next().unwrap_or(0)))
-}
-
-/// How [`encode_batch`] writes a column.
-#[derive(Clone, Copy)]
-enum CellEncoding {
-    Arrow,
-    Int2Vector,
-    Char,
 }
 
 /// An `int2vector` value: binary like `int2[]`, text space-separated (`1 2`).
@@ -468,15 +506,7 @@ pub fn encode_batch<S: FieldSink, T>(
     let encodings: Vec<CellEncoding> = schema
         .fields()
         .iter()
-        .map(|f| {
-            if is_int2vector(f) {
-                CellEncoding::Int2Vector
-            } else if is_char(f) {
-                CellEncoding::Char
-            } else {
-                CellEncoding::Arrow
-            }
-        })
+        .map(|f| CellEncoding::of(f))
         .collect();
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
@@ -485,6 +515,7 @@ pub fn encode_batch<S: FieldSink, T>(
                 CellEncoding::Arrow => encode_cell(sink, column, row)?,
                 CellEncoding::Int2Vector => encode_int2vector(sink, column, row)?,
                 CellEncoding::Char => encode_char(sink, column, row)?,
+                CellEncoding::Oid => encode_oid(sink, column, row)?,
             }
         }
         out.push(finish_row(sink));

@@ -2,6 +2,7 @@
 //! statement, top to bottom: classify, plan with DataFusion, route DDL that
 //! writes storage to the catalog, run everything else in DataFusion.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, StringArray, UInt64Array, new_null_array};
@@ -12,7 +13,9 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectNamePart, Statement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, ObjectName, ObjectNamePart, Statement, visit_expressions,
+};
 use lakehouse_catalog::{DEFAULT_SCHEMA, Lineage, TableIdent, WriteMode};
 use lakehouse_ingest::pg_copy::{self, CopyInFormat};
 use pgwire::api::results::Tag;
@@ -161,7 +164,7 @@ fn show(session: &Session, name: Option<String>) -> ServerResult<Output> {
         Some(name) => {
             let value = session.with_settings(|s| s.get(&name))?;
             let schema = Arc::new(Schema::new(vec![Field::new(
-                name.to_ascii_lowercase(),
+                crate::settings::display_name(&name),
                 DataType::Utf8,
                 false,
             )]));
@@ -198,12 +201,50 @@ pub fn rows_of(batch: RecordBatch) -> Output {
     }
 }
 
+/// Functions that answer from the catalog snapshot the last `pg_class` scan
+/// left (see `lakehouse_catalog::pg_catalog::PgAnnotations`).
+const CATALOG_SNAPSHOT_FUNCTIONS: [&str; 7] = [
+    "to_regclass",
+    "obj_description",
+    "col_description",
+    "pg_get_constraintdef",
+    "pg_get_indexdef",
+    "pg_table_size",
+    "pg_relation_size",
+];
+
+fn calls_catalog_snapshot_functions(statement: &Statement) -> bool {
+    visit_expressions(statement, |expr| match expr {
+        Expr::Function(f)
+            if f.name.0.last().is_some_and(|name| {
+                let name = name.to_string().to_ascii_lowercase();
+                CATALOG_SNAPSHOT_FUNCTIONS.contains(&name.as_str())
+            }) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
 /// Plans a statement in the session, binding parameters if there are any.
 pub async fn plan(
     session: &Session,
     statement: Statement,
     params: Option<BindParams<'_>>,
 ) -> ServerResult<LogicalPlan> {
+    // A statement that looks relations up by oid or name must see the
+    // tables that exist now, not those of an earlier catalog scan: scanning
+    // pg_class takes a new snapshot.
+    if calls_catalog_snapshot_functions(&statement) {
+        session
+            .ctx
+            .sql("SELECT count(*) FROM pg_catalog.pg_class")
+            .await?
+            .collect()
+            .await?;
+    }
     let plan = session
         .ctx
         .state()

@@ -399,7 +399,11 @@ impl LakehouseHandler {
         match command {
             Command::Show(name) => {
                 let fields = match name {
-                    Some(n) => vec![Field::new(n.to_ascii_lowercase(), DataType::Utf8, false)],
+                    Some(n) => vec![Field::new(
+                        crate::settings::display_name(n),
+                        DataType::Utf8,
+                        false,
+                    )],
                     None => vec![
                         Field::new("name", DataType::Utf8, false),
                         Field::new("setting", DataType::Utf8, false),

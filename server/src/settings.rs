@@ -17,6 +17,7 @@ fn defaults(user: &str) -> Vec<(&'static str, String)> {
     vec![
         ("application_name", String::new()),
         ("block_size", "8192".into()),
+        ("bytea_output", "hex".into()),
         ("client_encoding", "UTF8".into()),
         ("client_min_messages", "notice".into()),
         ("datestyle", "ISO, MDY".into()),
@@ -27,6 +28,8 @@ fn defaults(user: &str) -> Vec<(&'static str, String)> {
         ("integer_datetimes", "on".into()),
         ("intervalstyle", "postgres".into()),
         ("is_superuser", "off".into()),
+        // asyncpg turns JIT off around its type introspection (and back).
+        ("jit", "on".into()),
         ("lc_collate", "C.UTF-8".into()),
         ("lc_ctype", "C.UTF-8".into()),
         ("lc_messages", "C.UTF-8".into()),
@@ -37,6 +40,7 @@ fn defaults(user: &str) -> Vec<(&'static str, String)> {
         ("max_function_args", "100".into()),
         ("max_identifier_length", "63".into()),
         ("max_index_keys", "32".into()),
+        ("row_security", "on".into()),
         ("search_path", "\"$user\", public".into()),
         ("server_encoding", "UTF8".into()),
         ("server_version", PG_VERSION.into()),
@@ -47,7 +51,19 @@ fn defaults(user: &str) -> Vec<(&'static str, String)> {
         ("timezone", "UTC".into()),
         ("transaction_isolation", "read committed".into()),
         ("transaction_read_only", "off".into()),
+        ("work_mem", "4MB".into()),
     ]
+}
+
+/// PostgreSQL's spelling of the few mixed-case parameter names.
+const MIXED_CASE_NAMES: [&str; 3] = ["DateStyle", "IntervalStyle", "TimeZone"];
+
+/// A parameter's name as PostgreSQL spells it (SHOW's column name).
+pub fn display_name(name: &str) -> String {
+    MIXED_CASE_NAMES
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(name))
+        .map_or_else(|| name.to_ascii_lowercase(), |n| n.to_string())
 }
 
 /// Read-only parameters: `SET` on them is an error, as in Postgres.

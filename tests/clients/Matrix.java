@@ -15,8 +15,12 @@ import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.Statement;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import org.postgresql.PGConnection;
 import org.postgresql.copy.CopyManager;
@@ -46,20 +50,94 @@ public class Matrix {
         return b.append('"').toString();
     }
 
+    /** A check's result that must equal PostgreSQL's (clients.rs compares them). */
+    record Shape(String text) {
+        public String toString() { return text; }
+    }
+
     static void check(String name, Check check) {
         boolean ok;
         String detail;
+        String shape = null;
         try (Connection c = DriverManager.getConnection(url, props)) {
             Object result = check.run(c);
             ok = true;
             detail = result == null ? "" : result.toString();
+            if (result instanceof Shape) shape = detail;
         } catch (Throwable e) {
             ok = false;
             detail = e.getClass().getSimpleName() + ": " + e.getMessage();
         }
         if (detail.length() > 300) detail = detail.substring(0, 300);
         System.out.println("{\"client\": \"pgjdbc\", \"check\": " + json(name) + ", \"ok\": " + ok
-                + ", \"detail\": " + json(detail) + "}");
+                + ", \"detail\": " + json(detail)
+                + (shape == null ? "" : ", \"shape\": " + json(shape)) + "}");
+    }
+
+    /** One block of bi_sync.sql (see its header). */
+    record SyncQuery(String check, List<String> params, List<String> keep, boolean countOnly, String sql) {}
+
+    static List<SyncQuery> syncQueries() throws Exception {
+        List<SyncQuery> out = new ArrayList<>();
+        String check = null;
+        List<String> params = List.of(), keep = null;
+        boolean count = false;
+        StringBuilder sql = new StringBuilder();
+        List<String> lines = new ArrayList<>(Files.readAllLines(Path.of(System.getenv("BI_SYNC_SQL"))));
+        lines.add("-- check: ");
+        for (String line : lines) {
+            if (line.startsWith("-- check: ")) {
+                if (check != null) {
+                    String text = sql.toString().strip();
+                    if (text.endsWith(";")) text = text.substring(0, text.length() - 1);
+                    out.add(new SyncQuery(check, params, keep, count, text));
+                }
+                check = line.substring("-- check: ".length());
+                params = List.of();
+                keep = null;
+                count = false;
+                sql.setLength(0);
+            } else if (check == null) {
+                continue;
+            } else if (line.startsWith("-- params: ")) {
+                params = Arrays.stream(line.substring(11).split(",")).map(String::strip).toList();
+            } else if (line.startsWith("-- keep: ")) {
+                keep = Arrays.stream(line.substring(9).split(",")).map(String::strip).toList();
+            } else if (line.startsWith("-- compare: count")) {
+                count = true;
+            } else {
+                sql.append(line).append('\n');
+            }
+        }
+        return out;
+    }
+
+    /** Rows as text with the session's schema, database and user masked; only the
+     *  rows naming a matrix table (or the session's schema) when any row does. */
+    static Shape shape(ResultSet rs, List<String> keep, Map<String, String> masks) throws Exception {
+        List<String> tables = List.of("teams", "people", "people_copy");
+        List<List<String>> rows = new ArrayList<>();
+        while (rs.next()) {
+            List<String> row = new ArrayList<>();
+            for (String column : keep) {
+                String v = rs.getString(column);
+                if (v != null) {
+                    try {
+                        v = new java.math.BigDecimal(v).stripTrailingZeros().toPlainString();
+                    } catch (NumberFormatException e) {
+                        v = masks.getOrDefault(v, v);
+                    }
+                }
+                row.add(String.valueOf(v));
+            }
+            rows.add(row);
+        }
+        List<List<String>> named = rows.stream()
+                .filter(r -> r.stream().anyMatch(v -> tables.contains(v) || v.equals("<schema>"))).toList();
+        List<String> lines = new ArrayList<>();
+        for (List<String> r : named.isEmpty() ? rows : named) lines.add(String.join("|", r));
+        lines.sort(null);
+        return new Shape(String.join(",", keep) + "\n" + String.join("\n", lines));
     }
 
     static void expect(boolean condition, Object what) {
@@ -201,6 +279,45 @@ public class Matrix {
             c.commit();
             return null;
         });
+
+        // Metabase's and Grafana's own SQL, replayed through pgjdbc as Metabase runs it.
+        for (SyncQuery q : syncQueries()) {
+            check(q.check().replaceFirst(": ", " sync: "), c -> {
+                Map<String, String> masks;
+                try (Statement st = c.createStatement();
+                     ResultSet rs = st.executeQuery("SELECT current_schema(), current_database(), current_user")) {
+                    rs.next();
+                    // The database and the user may share a name: one mask for both.
+                    masks = new java.util.HashMap<>();
+                    masks.put(rs.getString(2), "<name>");
+                    masks.put(rs.getString(3), "<name>");
+                    masks.put(rs.getString(1), "<schema>");
+                }
+                String schema = masks.entrySet().stream()
+                        .filter(e -> e.getValue().equals("<schema>")).findFirst().orElseThrow().getKey();
+                try (PreparedStatement ps = c.prepareStatement(q.sql())) {
+                    for (int i = 0; i < q.params().size(); i++) {
+                        String p = q.params().get(i);
+                        if (p.equals("schema")) ps.setString(i + 1, schema);
+                        else if (p.matches("-?[0-9]+")) ps.setInt(i + 1, Integer.parseInt(p));
+                        else ps.setString(i + 1, p);
+                    }
+                    if (!ps.execute()) return new Shape("update count " + ps.getUpdateCount());
+                    try (ResultSet rs = ps.getResultSet()) {
+                        List<String> columns = new ArrayList<>();
+                        for (int i = 1; i <= rs.getMetaData().getColumnCount(); i++) {
+                            columns.add(rs.getMetaData().getColumnLabel(i));
+                        }
+                        if (q.countOnly()) {
+                            int n = 0;
+                            while (rs.next()) n++;
+                            return new Shape(String.join(",", columns) + "\n" + n + " rows");
+                        }
+                        return shape(rs, q.keep() == null ? columns : q.keep(), masks);
+                    }
+                }
+            });
+        }
 
         check("CopyManager: copyIn and copyOut", c -> {
             CopyManager copy = ((PGConnection) c).getCopyAPI();

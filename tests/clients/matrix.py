@@ -37,13 +37,20 @@ def asyncpg_url(dsn):
     return url
 
 
+class Shape(str):
+    """A check's result that must equal PostgreSQL's (clients.rs compares them)."""
+
+
 def check(client, name):
     def wrap(fn):
         try:
             detail = fn()
             if asyncio.iscoroutine(detail):
                 detail = asyncio.run(detail)
-            RESULTS.append({"client": client, "check": name, "ok": True, "detail": str(detail or "")[:200]})
+            result = {"client": client, "check": name, "ok": True, "detail": str(detail or "")[:200]}
+            if isinstance(detail, Shape):
+                result["shape"] = str(detail)
+            RESULTS.append(result)
         except Exception as e:  # noqa: BLE001 - every failure is a result
             RESULTS.append({"client": client, "check": name, "ok": False, "detail": f"{type(e).__name__}: {e}"[:300]})
         return fn
@@ -236,6 +243,85 @@ def _():
             c.execute("SELECT 1")
             with c.transaction():  # a SAVEPOINT
                 c.execute("SELECT 2")
+
+
+# ---------------------------------------------------------------- Metabase and Grafana (psycopg)
+MATRIX_TABLES = ("teams", "people", "people_copy")
+
+
+def bi_sync_queries():
+    """(check, params, keep, count_only, sql) for each block of bi_sync.sql."""
+    import pathlib
+
+    blocks = []
+    for line in (pathlib.Path(__file__).parent / "bi_sync.sql").read_text().splitlines():
+        if line.startswith("-- check: "):
+            blocks.append({"check": line[len("-- check: "):], "params": [], "keep": None, "count": False, "sql": []})
+        elif not blocks:
+            continue
+        elif line.startswith("-- params: "):
+            blocks[-1]["params"] = [p.strip() for p in line[len("-- params: "):].split(",")]
+        elif line.startswith("-- keep: "):
+            blocks[-1]["keep"] = [k.strip() for k in line[len("-- keep: "):].split(",")]
+        elif line.startswith("-- compare: count"):
+            blocks[-1]["count"] = True
+        else:
+            blocks[-1]["sql"].append(line)
+    for b in blocks:
+        b["sql"] = "\n".join(b["sql"]).strip().rstrip(";")
+    return blocks
+
+
+def as_pyformat(sql):
+    """`?` placeholders (outside quotes) -> %s, and a literal % -> %%."""
+    out, quote = [], None
+    for ch in sql:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            out.append("%s")
+            continue
+        out.append("%%" if ch == "%" else ch)
+    return "".join(out)
+
+
+def shape_of(columns, rows, session):
+    """Rows as text, the session's schema, database and user masked; only the rows
+    naming a matrix table (or the session's schema) when any row does."""
+    # The database and the user may share a name: one mask for both.
+    masks = {session["db"]: "<name>", session["user"]: "<name>", session["schema"]: "<schema>"}
+
+    def text(v):
+        if isinstance(v, bool) or v is None:
+            return str(v)
+        if isinstance(v, (int, float, decimal.Decimal)):
+            return format(decimal.Decimal(str(v)).normalize(), "f")
+        return masks.get(str(v), str(v))
+
+    rows = [tuple(text(v) for v in r) for r in rows]
+    named = [r for r in rows if any(v in MATRIX_TABLES or v == "<schema>" for v in r)]
+    return Shape(json.dumps({"columns": columns, "rows": sorted(named or rows)}))
+
+
+for _query in bi_sync_queries():
+    @check("psycopg", _query["check"].replace(": ", " sync: ", 1))
+    def _(q=_query):
+        with pg3(autocommit=True) as c:
+            schema, db, user = c.execute("SELECT current_schema(), current_database(), current_user").fetchone()
+            session = {"schema": schema, "db": db, "user": user}
+            params = [schema if p == "schema" else int(p) if p.lstrip("-").isdigit() else p for p in q["params"]]
+            cur = c.execute(as_pyformat(q["sql"]), params) if params else c.execute(q["sql"])
+            if cur.description is None:
+                return Shape(json.dumps({"status": cur.statusmessage}))
+            columns = [d.name for d in cur.description]
+            rows = cur.fetchall()
+            keep = q["keep"] or columns
+            idx = [columns.index(k) for k in keep]
+            if q["count"]:
+                return Shape(json.dumps({"columns": columns, "rows": len(rows)}))
+            return shape_of(keep, [[r[i] for i in idx] for r in rows], session)
 
 
 # ---------------------------------------------------------------- asyncpg

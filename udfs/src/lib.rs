@@ -13,6 +13,7 @@ mod current_setting;
 mod deferred;
 mod embed;
 mod error;
+mod format;
 mod function_signatures;
 mod hnsw_apply;
 mod hnsw_best;
@@ -23,12 +24,14 @@ mod ingest_csv;
 mod models;
 mod notices;
 mod pg_expandarray;
+mod pg_get_expr;
 mod pg_is_visible;
 mod pg_size_pretty;
 mod rag;
 mod retrieval;
 mod session_settings;
 mod session_user;
+mod to_regclass;
 mod to_regtype;
 mod vector_index_build;
 mod vector_literal;
@@ -94,6 +97,8 @@ pub fn register_session_functions(
         ctx.register_udf(udf);
     }
     ctx.register_udf(pg_size_pretty::pg_size_pretty());
+    ctx.register_udf(format::format());
+    ctx.register_udf(pg_get_expr::pg_get_expr());
     ctx.register_udf(pg_expandarray::pg_expandarray());
     for udf in function_signatures::function_signature_functions(&env.function_signatures) {
         ctx.register_udf(udf);
@@ -103,6 +108,10 @@ pub fn register_session_functions(
     for udf in catalog_lookups::catalog_lookup_functions(&env.pg_annotations) {
         ctx.register_udf(udf);
     }
+    ctx.register_udf(to_regclass::to_regclass(
+        env.pg_annotations.clone(),
+        session.settings.clone(),
+    ));
     for udf in current_setting::setting_functions(session.settings.clone()) {
         ctx.register_udf(udf);
     }

@@ -58,6 +58,8 @@ struct AnnotationSnapshot {
     index_defs: HashMap<i32, Vec<String>>,
     /// Table oid -> bytes of its data files.
     table_sizes: HashMap<i32, i64>,
+    /// (schema, relation) -> oid, for `to_regclass`.
+    relations: HashMap<(String, String), i32>,
 }
 
 impl PgAnnotations {
@@ -85,6 +87,16 @@ impl PgAnnotations {
             .get(&oid)?
             .get(column)
             .cloned()
+    }
+
+    /// The oid `pg_class` gives `schema.name`.
+    pub fn relation_oid(&self, schema: &str, name: &str) -> Option<i32> {
+        self.0
+            .read()
+            .ok()?
+            .relations
+            .get(&(schema.to_string(), name.to_string()))
+            .copied()
     }
 
     fn replace(&self, snapshot: AnnotationSnapshot) {
@@ -159,6 +171,7 @@ impl PgCatalogOverlay {
                 .iter()
                 .map(|(oid, t)| (*oid, t.bytes))
                 .collect(),
+            relations: snapshot.oids.relations().clone(),
             index_defs: snapshot
                 .indexes
                 .iter()

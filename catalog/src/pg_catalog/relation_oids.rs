@@ -67,6 +67,11 @@ impl RelationOids {
             .copied()
     }
 
+    /// Every relation: (schema, name) -> oid.
+    pub(super) fn relations(&self) -> &HashMap<(String, String), i32> {
+        &self.relations
+    }
+
     /// The oid of a schema, if `pg_namespace` lists it.
     pub(super) fn namespace(&self, schema: &str) -> Option<i32> {
         self.namespaces.get(schema).copied()
