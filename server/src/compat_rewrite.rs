@@ -27,6 +27,20 @@
 //!   own, and DataFusion cannot run a correlated subquery inside CASE.
 //! - `'pg_catalog.array_in'::regproc` becomes `'array_in'`: pg_type's
 //!   `typinput` / `typoutput` hold function names here, not oids.
+//! - Unaliased select-list expressions get PostgreSQL's column names
+//!   (`count`, `?column?`), in queries that are not psql's own catalog queries.
+//! - `'pg_x'::regclass` looks in pg_catalog; a computed `::regclass` calls
+//!   `to_regclass()`; a selected `column::regclass` in a constraint listing
+//!   prints the name (`regclass_name()`); `pg_partition_ancestors(r)` is `r`.
+//! - `x::regtype[]` of pg_proc's text type lists is `regtype_names(x)`, and
+//!   `x::regtype::text` is `format_type(x, NULL)`.
+//! - Scalar functions in FROM (`string_to_array(...) s`) become one-row derived
+//!   tables; `generate_series` over computed bounds unnests the array function.
+//! - An ORDER BY key holding a subquery is computed in a derived table.
+//! - `x = ANY($1)` with an untyped parameter reads it as `text[]`.
+//! - `ARRAY(SELECT ...)` as a select-list item is an `array_agg` subquery;
+//!   over `unnest(x.reloptions)` (psql's TOAST options) a NULL `text[]`.
+//! - pgcli's lateral key-column subquery is `column_names(rel, keys)`.
 //! - `$n::oid` / `$n::oid[]` placeholders are recorded: DataFusion plans them as
 //!   integers, but drivers expect the oid types in the parameter description
 //!   (asyncpg decodes `oid[]` natively, not `int4[]`).
@@ -37,7 +51,7 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, ArrayElemTypeDef, BinaryOperator, DataType, Expr, Function, FunctionArg,
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg,
     FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
     OrderBy, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut,
     VisitorMut, visit_expressions, visit_expressions_mut,
@@ -109,6 +123,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         changed |= name_special_registers(statement);
         changed |= uuid_as_text(statement);
         changed |= vector_literals(statement);
+        changed |= attname_lists(statement);
         changed |= generate_subscripts(statement);
         changed |= expand_arrays(statement);
         changed |= boolean_subqueries_as_exists(statement);
@@ -116,7 +131,16 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         changed |= domain_and_composite_lookups(statement);
         changed |= catalog_regclass_literals(statement);
         changed |= computed_regclass_casts(statement);
+        changed |= regtype_lists(statement);
+        // Only in constraint listings: rewriting a statement changes its
+        // text, and psql's other catalog queries are answered by the
+        // pg-catalog parser's blacklist only as psql writes them.
+        if lower.contains("pg_constraint") {
+            changed |= selected_regclass_names(statement);
+        }
         changed |= subqueries_in_order_by(statement);
+        changed |= untyped_any_parameters(statement);
+        changed |= array_subqueries(statement);
     }
     if !changed {
         return unchanged(oid_params);
@@ -218,6 +242,43 @@ fn vector_literals(statement: &mut Statement) -> bool {
                 within_group: Vec::new(),
             });
             changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// pgcli's foreign-key query names key columns with a lateral subquery:
+/// `(SELECT array_agg(attname ORDER BY i) FROM (SELECT unnest(K) AS attnum,
+/// generate_subscripts(K, 1) AS i) x JOIN pg_catalog.pg_attribute c
+/// USING (attnum) WHERE c.attrelid = R)` -> `column_names(R, K)`.
+fn attname_lists(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Subquery(query) = expr {
+            // Compared without whitespace: only identifiers vary.
+            let text: String = query
+                .to_string()
+                .to_ascii_lowercase()
+                .split_whitespace()
+                .collect();
+            let keys = text
+                .strip_prefix("selectarray_agg(attnameorderbyi)from(selectunnest(")
+                .and_then(|rest| rest.split_once(")asattnum,generate_subscripts("))
+                .filter(|(keys, rest)| rest.starts_with(&format!("{keys},1)asi)")))
+                .map(|(keys, _)| keys.to_string());
+            let relation = text
+                .split_once("using(attnum)wherec.attrelid=")
+                .map(|(_, r)| r.to_string());
+            if let (Some(keys), Some(relation)) = (keys, relation)
+                && text.contains("joinpg_catalog.pg_attribute")
+                && let Ok(call) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!("column_names({relation}, {keys})"))
+                    .and_then(|mut p| p.parse_expr())
+            {
+                *expr = call;
+                changed = true;
+            }
         }
         ControlFlow::<()>::Continue(())
     });
@@ -402,7 +463,8 @@ fn boolean_subqueries_as_exists(statement: &mut Statement) -> bool {
     rewriter.0
 }
 
-/// `CASE WHEN x.typtype = 'd' | 'c' THEN <subquery> [ELSE NULL] END` -> NULL.
+/// `CASE WHEN x.typtype = 'd' | 'c' THEN <subquery> [ELSE NULL] END` -> NULL,
+/// and psql's `CASE WHEN t.tgparentid != 0 THEN <parent trigger> END`.
 fn domain_and_composite_lookups(statement: &mut Statement) -> bool {
     let mut changed = false;
     let _ = visit_expressions_mut(statement, |expr| {
@@ -420,6 +482,12 @@ fn domain_and_composite_lookups(statement: &mut Statement) -> bool {
                     Expr::BinaryOp { left, op: BinaryOperator::Eq, right }
                         if left.to_string().to_ascii_lowercase().ends_with("typtype")
                             && matches!(right.to_string().as_str(), "'d'" | "'c'")
+                ) || matches!(
+                    // psql's parent trigger of a partition (no partitions here).
+                    &when.condition,
+                    Expr::BinaryOp { left, op: BinaryOperator::NotEq, right }
+                        if left.to_string().to_ascii_lowercase().ends_with("tgparentid")
+                            && right.to_string() == "0"
                 );
                 tests_kind && matches!(&when.result, Expr::Subquery(_))
             })
@@ -569,6 +637,250 @@ fn subqueries_in_order_by(statement: &mut Statement) -> bool {
         }
         _ => false,
     }
+}
+
+/// `x = ANY($1)` with an untyped parameter -> `x = ANY(CAST($1 AS TEXT[]))`.
+/// psycopg sends a list of strings as an untyped array literal (pgcli's
+/// `relkind = ANY(%s)`), which PostgreSQL types from `ANY`; DataFusion would
+/// take the parameter for one string. Typed parameters (a list of ints is
+/// sent as int8[]) are still cast: their elements compare as text.
+fn untyped_any_parameters(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } = expr
+            && let Expr::Value(v) = right.as_ref()
+            && matches!(v.value, Value::Placeholder(_))
+        {
+            let placeholder = right.as_ref().clone();
+            **right = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(placeholder),
+                data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(
+                    Box::new(DataType::Text),
+                    None,
+                )),
+                array: false,
+                format: None,
+            };
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// `ARRAY(SELECT e FROM ... [ORDER BY o])`, which DataFusion does not know:
+/// - as a select-list item (psql's `\du` member list) ->
+///   `(SELECT array_agg(e [ORDER BY o]) FROM ...)`; no row gives NULL where
+///   PostgreSQL gives `{}`;
+/// - over `unnest(x.reloptions)` (psql's `\d+` toast options: lakehouse has no
+///   TOAST tables, so the joined toast relation is always missing) -> a NULL
+///   `text[]`, which `||` leaves out as PostgreSQL does `{}`.
+fn array_subqueries(statement: &mut Statement) -> bool {
+    fn subquery_of(expr: &Expr) -> Option<&Query> {
+        match expr {
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("array") => {
+                match &f.args {
+                    FunctionArguments::Subquery(q) => Some(q),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+    fn aggregated(query: &Query) -> Option<Expr> {
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return None;
+        };
+        let [SelectItem::UnnamedExpr(element) | SelectItem::ExprWithAlias { expr: element, .. }] =
+            select.projection.as_slice()
+        else {
+            return None;
+        };
+        let order = match &query.order_by {
+            Some(OrderBy {
+                kind: OrderByKind::Expressions(keys),
+                ..
+            }) => format!(
+                " ORDER BY {}",
+                keys.iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
+        let mut inner = select.as_ref().clone();
+        let sql = format!("array_agg({element}{order})");
+        let aggregate = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&sql)
+            .and_then(|mut p| p.parse_expr())
+            .ok()?;
+        inner.projection = vec![SelectItem::UnnamedExpr(aggregate)];
+        let sql = format!("({inner})");
+        Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&sql)
+            .and_then(|mut p| p.parse_expr())
+            .ok()
+    }
+    fn over_toast_options(query: &Query) -> bool {
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return false;
+        };
+        matches!(
+            select.from.as_slice(),
+            [from] if from.joins.is_empty()
+                && from.relation.to_string().to_ascii_lowercase().contains("unnest(")
+                && from.relation.to_string().to_ascii_lowercase().contains("reloptions")
+        )
+    }
+    let mut changed = false;
+    if let Statement::Query(query) = statement
+        && let SetExpr::Select(select) = query.body.as_mut()
+    {
+        for item in &mut select.projection {
+            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item
+            else {
+                continue;
+            };
+            if let Some(replacement) = subquery_of(expr).and_then(aggregated) {
+                *expr = replacement;
+                changed = true;
+            }
+        }
+    }
+    let _ = visit_expressions_mut(statement, |expr| {
+        if subquery_of(expr).is_some_and(over_toast_options) {
+            *expr = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(Expr::Value(Value::Null.with_empty_span())),
+                data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(
+                    Box::new(DataType::Text),
+                    None,
+                )),
+                array: false,
+                format: None,
+            };
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// `column::regtype[]` -> `regtype_names(column)` (type names as text; pg_proc
+/// keeps its type lists as text), and `column::regtype::text` ->
+/// `format_type(column, NULL)`: what PostgreSQL prints for them.
+fn regtype_lists(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        let Expr::Cast {
+            expr: operand,
+            data_type,
+            ..
+        } = expr
+        else {
+            return ControlFlow::<()>::Continue(());
+        };
+        let target = data_type.to_string().to_ascii_lowercase();
+        let target = target.trim_start_matches("pg_catalog.");
+        if target == "regtype[]"
+            && matches!(
+                operand.as_ref(),
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+            )
+        {
+            *expr = call("regtype_names", vec![operand.as_ref().clone()]);
+            changed = true;
+        } else if target == "text"
+            && let Expr::Cast {
+                expr: column,
+                data_type: inner,
+                ..
+            } = operand.as_ref()
+            && inner
+                .to_string()
+                .to_ascii_lowercase()
+                .trim_start_matches("pg_catalog.")
+                == "regtype"
+            && matches!(
+                column.as_ref(),
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+            )
+        {
+            let null = Expr::Value(Value::Null.with_empty_span());
+            *expr = call("format_type", vec![column.as_ref().clone(), null]);
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// In select lists (any query level): `column::regclass` -> `regclass_name(column)`,
+/// the name PostgreSQL prints for a regclass (psql's `conrelid::regclass AS
+/// ontable`); and `pg_partition_ancestors(rel)` -> `rel::regclass`: a relation
+/// that is not a partition is its own only ancestor, and lakehouse has no
+/// partitions (psql's "Referenced by" query).
+fn selected_regclass_names(statement: &mut Statement) -> bool {
+    struct Names(bool);
+    impl VisitorMut for Names {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            let SetExpr::Select(select) = query.body.as_mut() else {
+                return ControlFlow::Continue(());
+            };
+            for item in &mut select.projection {
+                let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item
+                else {
+                    continue;
+                };
+                match expr {
+                    Expr::Cast {
+                        expr: operand,
+                        data_type,
+                        ..
+                    } if data_type
+                        .to_string()
+                        .to_ascii_lowercase()
+                        .trim_start_matches("pg_catalog.")
+                        == "regclass"
+                        && matches!(
+                            operand.as_ref(),
+                            Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+                        ) =>
+                    {
+                        *expr = call("regclass_name", vec![operand.as_ref().clone()]);
+                        self.0 = true;
+                    }
+                    Expr::Function(f)
+                        if f.name.0.last().is_some_and(|n| {
+                            n.to_string().eq_ignore_ascii_case("pg_partition_ancestors")
+                        }) =>
+                    {
+                        if let FunctionArguments::List(list) = &f.args
+                            && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(relation))] =
+                                list.args.as_slice()
+                        {
+                            *expr = Expr::Cast {
+                                kind: CastKind::DoubleColon,
+                                expr: Box::new(relation.clone()),
+                                data_type: DataType::Regclass,
+                                array: false,
+                                format: None,
+                            };
+                            self.0 = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names(false);
+    let _ = statement.visit(&mut names);
+    names.0
 }
 
 /// Scalar functions PostgreSQL accepts in FROM as a one-row table

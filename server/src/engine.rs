@@ -203,8 +203,10 @@ pub fn rows_of(batch: RecordBatch) -> Output {
 
 /// Functions that answer from the catalog snapshot the last `pg_class` scan
 /// left (see `lakehouse_catalog::pg_catalog::PgAnnotations`).
-const CATALOG_SNAPSHOT_FUNCTIONS: [&str; 7] = [
+const CATALOG_SNAPSHOT_FUNCTIONS: [&str; 9] = [
     "to_regclass",
+    "regclass_name",
+    "column_names",
     "obj_description",
     "col_description",
     "pg_get_constraintdef",

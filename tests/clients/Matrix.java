@@ -112,8 +112,7 @@ public class Matrix {
         return out;
     }
 
-    /** Rows as text with the session's schema, database and user masked; only the
-     *  rows naming a matrix table (or the session's schema) when any row does. */
+    /** Rows as text with the session's schema, database and user masked, sorted. */
     static Shape shape(ResultSet rs, List<String> keep, Map<String, String> masks) throws Exception {
         List<String> tables = List.of("teams", "people", "people_copy");
         List<List<String>> rows = new ArrayList<>();
@@ -132,10 +131,15 @@ public class Matrix {
             }
             rows.add(row);
         }
+        // Rows of the session's schema if the rows name schemas (other schemas of
+        // the PostgreSQL database may hold tables of the same names), else rows
+        // naming a matrix table, else all.
+        List<List<String>> inSchema = rows.stream().filter(r -> r.contains("<schema>")).toList();
         List<List<String>> named = rows.stream()
-                .filter(r -> r.stream().anyMatch(v -> tables.contains(v) || v.equals("<schema>"))).toList();
+                .filter(r -> r.stream().anyMatch(tables::contains)).toList();
+        List<List<String>> kept = !inSchema.isEmpty() ? inSchema : !named.isEmpty() ? named : rows;
         List<String> lines = new ArrayList<>();
-        for (List<String> r : named.isEmpty() ? rows : named) lines.add(String.join("|", r));
+        for (List<String> r : kept) lines.add(String.join("|", r));
         lines.sort(null);
         return new Shape(String.join(",", keep) + "\n" + String.join("\n", lines));
     }

@@ -288,8 +288,7 @@ def as_pyformat(sql):
 
 
 def shape_of(columns, rows, session):
-    """Rows as text, the session's schema, database and user masked; only the rows
-    naming a matrix table (or the session's schema) when any row does."""
+    """Rows as text, the session's schema, database and user masked, sorted."""
     # The database and the user may share a name: one mask for both.
     masks = {session["db"]: "<name>", session["user"]: "<name>", session["schema"]: "<schema>"}
 
@@ -301,8 +300,12 @@ def shape_of(columns, rows, session):
         return masks.get(str(v), str(v))
 
     rows = [tuple(text(v) for v in r) for r in rows]
-    named = [r for r in rows if any(v in MATRIX_TABLES or v == "<schema>" for v in r)]
-    return Shape(json.dumps({"columns": columns, "rows": sorted(named or rows)}))
+    # Rows of the session's schema if the rows name schemas (other schemas of
+    # the PostgreSQL database may hold tables of the same names), else rows
+    # naming a matrix table, else all.
+    in_schema = [r for r in rows if "<schema>" in r]
+    named = [r for r in rows if any(v in MATRIX_TABLES for v in r)]
+    return Shape(json.dumps({"columns": columns, "rows": sorted(in_schema or named or rows)}))
 
 
 for _query in bi_sync_queries():
@@ -322,6 +325,174 @@ for _query in bi_sync_queries():
             if q["count"]:
                 return Shape(json.dumps({"columns": columns, "rows": len(rows)}))
             return shape_of(keep, [[r[i] for i in idx] for r in rows], session)
+
+
+# ---------------------------------------------------------------- psql 15
+import os  # noqa: E402
+import pty  # noqa: E402
+import re  # noqa: E402
+import select  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+
+def session_names():
+    with pg3() as c:
+        schema, db, user = c.execute("SELECT current_schema(), current_database(), current_user").fetchone()
+    return {"schema": schema, "db": db, "user": user}
+
+
+def psql(*args, stdin=None):
+    """psql 15, unaligned, its output as text; a failure or an ERROR raises."""
+    out = subprocess.run(["psql", "-X", "-A", "-F", "|", "-v", "ON_ERROR_STOP=1", "-d", DSN, *args],
+                         input=stdin, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0 or "ERROR" in out.stderr:
+        raise RuntimeError((out.stderr or out.stdout).strip())
+    return out.stdout
+
+
+def psql_shape(text, mode):
+    """psql's display with the session's schema, database and user masked: all of
+    it ("describe"), of a listing its title, header and the rows naming a matrix
+    table or the schema ("listing"), or only the title and header ("header")."""
+    s = session_names()
+    masks = {s["db"]: "<name>", s["user"]: "<name>", s["schema"]: "<schema>"}
+    lines = []
+    for i, line in enumerate(text.splitlines()):
+        if re.fullmatch(r"\(\d+ rows?\)", line):
+            continue
+        line = line.replace(f'"{s["schema"]}.', '"<schema>.')
+        cells = [masks.get(c, c) for c in line.split("|")]
+        if mode == "header" and i > 1:
+            break
+        is_row = len(cells) > 1 and i > 1
+        if mode == "listing" and is_row and not any(c in MATRIX_TABLES or c == "<schema>" for c in cells):
+            continue
+        lines.append("|".join(cells))
+    if mode == "listing" and len(lines) <= 2:
+        # psql prints no table at all for an empty listing.
+        lines = []
+    return Shape("\n".join(lines))
+
+
+PSQL_DISPLAYS = [
+    ("\\dt", "listing"),
+    ("\\d people", "describe"),
+    ("\\d teams", "describe"),
+    ("\\d+ people", "describe"),
+    ("\\l", "header"),
+    ("\\dn", "listing"),
+    ("\\df", "listing"),
+    ("\\dv", "listing"),
+    ("\\du", "header"),
+    ("\\dT", "listing"),
+]
+
+for _command, _mode in PSQL_DISPLAYS:
+    @check("psql", f"{_command} shows what PostgreSQL shows")
+    def _(command=_command, mode=_mode):
+        return psql_shape(psql("-c", command), mode)
+
+
+@check("psql", "\\copy FROM STDIN and TO STDOUT")
+def _():
+    psql("-c", "\\copy people_copy (id, name) FROM STDIN", stdin="-2\tv1\n-1\tv2\n")
+    out = psql("-c", "\\copy (SELECT id, name FROM people_copy WHERE id < 0 ORDER BY id) TO STDOUT")
+    assert out == "-2\tv1\n-1\tv2\n", out
+
+
+def psql_completion(typed):
+    """What psql's tab completion makes of `typed` at an interactive prompt
+    (a pseudo-terminal): the line as echoed after the prompt."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = dict(os.environ, TERM="dumb")
+        os.execvpe("psql", ["psql", "-X", "-d", DSN], env)
+    out = b""
+
+    def read(seconds):
+        nonlocal out
+        end = time.time() + seconds
+        while time.time() < end:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    return
+
+    try:
+        read(1.5)
+        before = len(out)
+        os.write(fd, typed.encode())
+        read(1.5)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return out[before:].decode(errors="replace").replace("\x07", "")
+
+
+@check("psql", "tab completion: table and column names")
+def _():
+    table = psql_completion("SELECT * FROM tea\t")
+    column = psql_completion("SELECT * FROM teams WHERE na\t")
+    assert table.endswith("teams ") and column.endswith("name "), (table, column)
+    return Shape(f"{table!r} {column!r}")
+
+
+# ---------------------------------------------------------------- pgcli
+
+
+@check("pgcli", "completes table and column names")
+def _():
+    from pgcli.completion_refresher import CompletionRefresher
+    from pgcli.pgcompleter import PGCompleter
+    from pgcli.pgexecute import PGExecute
+    from pgspecial.main import PGSpecial
+    from prompt_toolkit.document import Document
+
+    executor = PGExecute(dsn=DSN)
+    completer = PGCompleter(smart_completion=True, pgspecial=PGSpecial())
+    # What pgcli's background refresh runs at start (casing needs a file).
+    for name, refresh in CompletionRefresher.refreshers.items():
+        if name != "casing":
+            refresh(completer, executor)
+    tables = [c.text for c in completer.get_completions(Document("SELECT * FROM tea"), None)]
+    sql = "SELECT  FROM teams"
+    columns = {c.text for c in completer.get_completions(Document(sql, cursor_position=7), None)}
+    assert tables[:1] == ["teams"] and {"id", "name"} <= columns, (tables[:5], sorted(columns)[:20])
+
+
+@check("pgcli", "starts, runs \\dt")
+def _():
+    from pgcli.pgexecute import PGExecute
+    from pgspecial.main import PGSpecial
+
+    executor = PGExecute(dsn=DSN)
+    title, rows, headers, status, *_ = next(iter(executor.run("\\dt", pgspecial=PGSpecial())))
+    names = sorted(r[1] for r in rows)
+    assert headers == ["Schema", "Name", "Type", "Owner"] and names == ["people", "people_copy", "teams"], (headers, names)
+    # The program itself, at a terminal: it connects and shows its prompt.
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = dict(os.environ, TERM="xterm", PAGER="cat", HOME=os.environ.get("HOME", "/tmp"))
+        os.execvpe(os.path.join(os.path.dirname(sys.executable), "pgcli"),
+                   ["pgcli", "--less-chatty", DSN], env)
+    out = b""
+    try:
+        end = time.time() + 20
+        while time.time() < end and b">" not in out:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    break
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert b">" in out, out[-300:]
 
 
 # ---------------------------------------------------------------- asyncpg

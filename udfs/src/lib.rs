@@ -7,6 +7,7 @@
 
 mod args;
 mod catalog_lookups;
+mod column_names;
 mod constant_text;
 mod create_vector_index;
 mod current_setting;
@@ -28,6 +29,8 @@ mod pg_get_expr;
 mod pg_is_visible;
 mod pg_size_pretty;
 mod rag;
+mod regclass_name;
+mod regtype_names;
 mod retrieval;
 mod session_settings;
 mod session_user;
@@ -105,9 +108,15 @@ pub fn register_session_functions(
     }
     ctx.register_udf(vector_literal::vector_literal());
     ctx.register_udf(to_regtype::to_regtype(env.type_oids.clone()));
+    ctx.register_udf(regtype_names::regtype_names(env.type_oids.clone()));
     for udf in catalog_lookups::catalog_lookup_functions(&env.pg_annotations) {
         ctx.register_udf(udf);
     }
+    ctx.register_udf(column_names::column_names(env.pg_annotations.clone()));
+    ctx.register_udf(regclass_name::regclass_name(
+        env.pg_annotations.clone(),
+        session.settings.clone(),
+    ));
     ctx.register_udf(to_regclass::to_regclass(
         env.pg_annotations.clone(),
         session.settings.clone(),

@@ -69,25 +69,24 @@ fn name_parts(name: &str) -> Option<Vec<String>> {
     (!quoted && parts.iter().all(|p| !p.is_empty())).then_some(parts)
 }
 
-impl ToRegclass {
-    fn schemas_searched(&self) -> Vec<String> {
-        let path = self.settings.get("search_path").unwrap_or_default();
-        let user = self
-            .settings
-            .get("session_authorization")
-            .unwrap_or_default();
-        std::iter::once("pg_catalog".to_string())
-            .chain(path.split(',').map(|s| {
-                let s = s.trim().trim_matches('"');
-                if s == "$user" {
-                    user.clone()
-                } else {
-                    s.to_string()
-                }
-            }))
-            .collect()
-    }
+/// The schemas an unqualified name is looked up in: pg_catalog, then the
+/// session's `search_path` (`$user` is the session's role).
+pub fn schemas_searched(settings: &dyn SessionSettings) -> Vec<String> {
+    let path = settings.get("search_path").unwrap_or_default();
+    let user = settings.get("session_authorization").unwrap_or_default();
+    std::iter::once("pg_catalog".to_string())
+        .chain(path.split(',').map(|s| {
+            let s = s.trim().trim_matches('"');
+            if s == "$user" {
+                user.clone()
+            } else {
+                s.to_string()
+            }
+        }))
+        .collect()
+}
 
+impl ToRegclass {
     fn lookup(&self, name: &str, searched: &[String]) -> Option<i32> {
         match name_parts(name)?.as_slice() {
             [schema, relation] => self.annotations.relation_oid(schema, relation),
@@ -123,7 +122,7 @@ impl ScalarUDFImpl for ToRegclass {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let names = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
         let names = names.as_string::<i32>();
-        let searched = self.schemas_searched();
+        let searched = schemas_searched(self.settings.as_ref());
         let oids: Int32Array = (0..names.len())
             .map(|row| {
                 if names.is_null(row) {

@@ -60,6 +60,8 @@ struct AnnotationSnapshot {
     table_sizes: HashMap<i32, i64>,
     /// (schema, relation) -> oid, for `to_regclass`.
     relations: HashMap<(String, String), i32>,
+    /// Table oid -> its column names, attnum 1 first.
+    columns: HashMap<i32, Vec<String>>,
 }
 
 impl PgAnnotations {
@@ -97,6 +99,22 @@ impl PgAnnotations {
             .relations
             .get(&(schema.to_string(), name.to_string()))
             .copied()
+    }
+
+    /// The relation an oid names: (schema, name).
+    pub fn relation_name(&self, oid: i32) -> Option<(String, String)> {
+        let snapshot = self.0.read().ok()?;
+        snapshot
+            .relations
+            .iter()
+            .find(|(_, o)| **o == oid)
+            .map(|(name, _)| name.clone())
+    }
+
+    /// The name of column `attnum` (from 1) of a table.
+    pub fn column_name(&self, oid: i32, attnum: i32) -> Option<String> {
+        let index = usize::try_from(attnum).ok()?.checked_sub(1)?;
+        self.0.read().ok()?.columns.get(&oid)?.get(index).cloned()
     }
 
     fn replace(&self, snapshot: AnnotationSnapshot) {
@@ -172,6 +190,16 @@ impl PgCatalogOverlay {
                 .map(|(oid, t)| (*oid, t.bytes))
                 .collect(),
             relations: snapshot.oids.relations().clone(),
+            columns: snapshot
+                .tables
+                .iter()
+                .map(|(oid, t)| {
+                    (
+                        *oid,
+                        t.columns.iter().map(|(name, _)| name.clone()).collect(),
+                    )
+                })
+                .collect(),
             index_defs: snapshot
                 .indexes
                 .iter()
@@ -310,6 +338,10 @@ fn pg_type_schema(fixed: &SchemaRef) -> SchemaRef {
 /// `pg_partition_ancestors(t.tgrelid)` DataFusion cannot plan.
 struct RelationFlags {
     has_index: std::collections::HashSet<i32>,
+    /// Tables with foreign keys, or referenced by one: PostgreSQL implements
+    /// foreign keys with triggers, and psql's `\d` shows "Foreign-key
+    /// constraints" and "Referenced by" only when `relhastriggers` is set.
+    has_triggers: std::collections::HashSet<i32>,
 }
 
 impl RelationFlags {
@@ -320,7 +352,23 @@ impl RelationFlags {
             .filter(|(_, table)| table.constraints.keys().next().is_some())
             .map(|(oid, _)| *oid)
             .collect();
-        RelationFlags { has_index }
+        let has_triggers = snapshot
+            .tables
+            .iter()
+            .flat_map(|(oid, table)| {
+                let referenced = table.constraints.foreign_keys.iter().filter_map(|fk| {
+                    snapshot
+                        .oids
+                        .relation(&fk.referenced_schema, &fk.referenced_table)
+                });
+                let own = (!table.constraints.foreign_keys.is_empty()).then_some(*oid);
+                own.into_iter().chain(referenced).collect::<Vec<_>>()
+            })
+            .collect();
+        RelationFlags {
+            has_index,
+            has_triggers,
+        }
     }
 
     fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
@@ -333,7 +381,10 @@ impl RelationFlags {
             return Ok(batch);
         };
         let mut columns = batch.columns().to_vec();
-        for (name, set) in [("relhasindex", &self.has_index)] {
+        for (name, set) in [
+            ("relhasindex", &self.has_index),
+            ("relhastriggers", &self.has_triggers),
+        ] {
             let (Ok(i), false) = (batch.schema().index_of(name), set.is_empty()) else {
                 continue;
             };

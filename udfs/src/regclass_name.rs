@@ -1,0 +1,85 @@
+//! `regclass_name(oid) -> text`: a relation oid as PostgreSQL prints a
+//! `regclass` (`people`, or `lakehouse.jobs` when its schema is not on the
+//! search path; quoted where needed). The SQL pre-pass turns a selected
+//! `column::regclass` into this call (psql's "Referenced by: TABLE \"people\"").
+//! An oid no relation has prints as its number, as in PostgreSQL.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use lakehouse_catalog::pg_catalog::PgAnnotations;
+
+use crate::format::quote_ident;
+use crate::session_settings::SessionSettings;
+
+#[derive(Debug)]
+pub struct RegclassName {
+    signature: Signature,
+    annotations: PgAnnotations,
+    settings: Arc<dyn SessionSettings>,
+}
+
+impl PartialEq for RegclassName {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+impl Eq for RegclassName {}
+impl std::hash::Hash for RegclassName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        "regclass_name".hash(state);
+    }
+}
+
+pub fn regclass_name(annotations: PgAnnotations, settings: Arc<dyn SessionSettings>) -> ScalarUDF {
+    ScalarUDF::new_from_impl(RegclassName {
+        signature: Signature::any(1, Volatility::Stable),
+        annotations,
+        settings,
+    })
+}
+
+impl ScalarUDFImpl for RegclassName {
+    fn name(&self) -> &str {
+        "regclass_name"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let oids = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Int64)?;
+        let oids = oids.as_primitive::<Int64Type>();
+        let searched = crate::to_regclass::schemas_searched(self.settings.as_ref());
+        let names: StringArray = (0..oids.len())
+            .map(|row| {
+                if oids.is_null(row) {
+                    return None;
+                }
+                let oid = oids.value(row);
+                let name = i32::try_from(oid)
+                    .ok()
+                    .and_then(|o| self.annotations.relation_name(o));
+                Some(match name {
+                    Some((schema, name)) if searched.contains(&schema) => quote_ident(&name),
+                    Some((schema, name)) => {
+                        format!("{}.{}", quote_ident(&schema), quote_ident(&name))
+                    }
+                    None => oid.to_string(),
+                })
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(names)))
+    }
+}
