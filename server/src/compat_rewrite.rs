@@ -138,6 +138,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         if lower.contains("pg_constraint") {
             changed |= selected_regclass_names(statement);
         }
+        changed |= selected_in_subqueries(statement);
         changed |= subqueries_in_order_by(statement);
         changed |= untyped_any_parameters(statement);
         changed |= array_subqueries(statement);
@@ -574,8 +575,10 @@ fn has_subquery(expr: &Expr) -> bool {
 /// `SELECT a AS x FROM t ORDER BY <expr with a subquery>` (Grafana's table
 /// list, ordered by "is the schema on the search path") -> the order key
 /// computed as a column of a derived table, which DataFusion can plan:
-/// `SELECT x FROM (SELECT a AS x, <expr> AS __order_1 FROM t) ORDER BY __order_1`.
-/// Only when every select-list item has a name to select it by.
+/// `SELECT a AS x FROM (SELECT *, <expr> AS __order_1 FROM t) ORDER BY __order_1`.
+/// The select list stays in its own projection: the same subquery in the
+/// select list and the key, side by side, would be merged by DataFusion's
+/// common-subexpression pass where its subquery planning no longer finds it.
 fn subqueries_in_order_by(statement: &mut Statement) -> bool {
     let Statement::Query(query) = statement else {
         return false;
@@ -593,19 +596,30 @@ fn subqueries_in_order_by(statement: &mut Statement) -> bool {
     if !order.iter().any(|o| has_subquery(&o.expr)) {
         return false;
     }
-    let mut names = Vec::new();
-    for item in &select.projection {
-        match item {
-            SelectItem::ExprWithAlias { alias, .. } => names.push(alias.to_string()),
-            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => names.push(ident.to_string()),
-            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => match parts.last() {
-                Some(last) => names.push(last.to_string()),
-                None => return false,
-            },
-            _ => return false,
-        }
+    // The outer query sees the inner one's columns unqualified, and computes
+    // the select list as written: only plain selects qualify.
+    let qualified = |expr: &Expr| {
+        visit_expressions(expr, |e| match e {
+            Expr::CompoundIdentifier(_) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
+    };
+    let plain_items = select.projection.iter().all(|item| match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => !qualified(e),
+        _ => false,
+    });
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    if !plain_items
+        || grouped
+        || select.having.is_some()
+        || select.distinct.is_some()
+        || order.iter().any(|o| qualified(&o.expr))
+    {
+        return false;
     }
     let mut inner = select.clone();
+    inner.projection = vec![SelectItem::Wildcard(Default::default())];
     let mut keys = Vec::new();
     for (i, o) in order.iter().enumerate() {
         let mut key = o.clone();
@@ -619,9 +633,10 @@ fn subqueries_in_order_by(statement: &mut Statement) -> bool {
         }
         keys.push(key.to_string());
     }
+    let items: Vec<String> = select.projection.iter().map(|i| i.to_string()).collect();
     let mut sql = format!(
         "SELECT {} FROM ({inner}) AS __ordered ORDER BY {}",
-        names.join(", "),
+        items.join(", "),
         keys.join(", ")
     );
     if let Some(limit) = &query.limit_clause {
@@ -639,6 +654,74 @@ fn subqueries_in_order_by(statement: &mut Statement) -> bool {
     }
 }
 
+/// `x [NOT] IN (SELECT v ...)` in a select-list item or an ORDER BY key ->
+/// `[NOT] array_has((SELECT array_agg(v) FROM (SELECT v ...) AS __in(v)), x)`:
+/// DataFusion plans IN subqueries only in filters and joins, but a scalar
+/// subquery anywhere. (Where `x` is NULL or the list holds NULLs, IN is NULL
+/// and this false: the same in a CASE condition, Grafana's use.)
+fn selected_in_subqueries(statement: &mut Statement) -> bool {
+    fn as_array_lookup(expr: &mut Expr) -> bool {
+        let mut changed = false;
+        let _ = visit_expressions_mut(expr, |e| {
+            if let Expr::InSubquery {
+                expr: needle,
+                subquery,
+                negated,
+            } = e
+            {
+                let sql = format!(
+                    "{}array_has((SELECT array_agg(__v) FROM ({subquery}) AS __in(__v)), {needle})",
+                    if *negated { "NOT " } else { "" }
+                );
+                if let Ok(lookup) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&sql)
+                    .and_then(|mut p| p.parse_expr())
+                {
+                    *e = lookup;
+                    changed = true;
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        changed
+    }
+    let Statement::Query(query) = statement else {
+        return false;
+    };
+    let mut changed = false;
+    if let Some(OrderBy {
+        kind: OrderByKind::Expressions(order),
+        ..
+    }) = &mut query.order_by
+    {
+        for key in order {
+            changed |= as_array_lookup(&mut key.expr);
+        }
+    }
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                changed |= as_array_lookup(e);
+            }
+        }
+    }
+    changed
+}
+
+/// `CAST(expr AS TEXT[])`.
+fn as_text_array(expr: Expr) -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(expr),
+        data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(
+            Box::new(DataType::Text),
+            None,
+        )),
+        array: false,
+        format: None,
+    }
+}
+
 /// `x = ANY($1)` with an untyped parameter -> `x = ANY(CAST($1 AS TEXT[]))`.
 /// psycopg sends a list of strings as an untyped array literal (pgcli's
 /// `relkind = ANY(%s)`), which PostgreSQL types from `ANY`; DataFusion would
@@ -651,17 +734,7 @@ fn untyped_any_parameters(statement: &mut Statement) -> bool {
             && let Expr::Value(v) = right.as_ref()
             && matches!(v.value, Value::Placeholder(_))
         {
-            let placeholder = right.as_ref().clone();
-            **right = Expr::Cast {
-                kind: CastKind::Cast,
-                expr: Box::new(placeholder),
-                data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(
-                    Box::new(DataType::Text),
-                    None,
-                )),
-                array: false,
-                format: None,
-            };
+            **right = as_text_array(right.as_ref().clone());
             changed = true;
         }
         ControlFlow::<()>::Continue(())
@@ -751,16 +824,7 @@ fn array_subqueries(statement: &mut Statement) -> bool {
     }
     let _ = visit_expressions_mut(statement, |expr| {
         if subquery_of(expr).is_some_and(over_toast_options) {
-            *expr = Expr::Cast {
-                kind: CastKind::Cast,
-                expr: Box::new(Expr::Value(Value::Null.with_empty_span())),
-                data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(
-                    Box::new(DataType::Text),
-                    None,
-                )),
-                array: false,
-                format: None,
-            };
+            *expr = as_text_array(Expr::Value(Value::Null.with_empty_span()));
             changed = true;
         }
         ControlFlow::<()>::Continue(())
@@ -1184,7 +1248,7 @@ mod tests {
         );
         assert_eq!(
             rewrite("SELECT a AS x FROM t ORDER BY CASE WHEN a IN (SELECT b FROM u) THEN 0 ELSE 1 END, 1 LIMIT 5").sql,
-            "SELECT x FROM (SELECT a AS x, CASE WHEN a IN (SELECT b FROM u) THEN 0 ELSE 1 END AS __order_1 FROM t) AS __ordered ORDER BY __order_1, 1 LIMIT 5"
+            "SELECT a AS x FROM (SELECT *, CASE WHEN array_has((SELECT array_agg(__v) FROM (SELECT b FROM u) AS __in (__v)), a) THEN 0 ELSE 1 END AS __order_1 FROM t) AS __ordered ORDER BY __order_1, 1 LIMIT 5"
         );
         let aggregated = "SELECT t.a FROM t WHERE (SELECT count(*) = 0 FROM u WHERE u.id = t.id)";
         assert_eq!(rewrite(aggregated).sql, aggregated);

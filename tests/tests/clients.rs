@@ -14,7 +14,7 @@ use std::process::Command;
 use lakehouse_tests::TestServer;
 
 /// (client, check) pairs lakehouse does not pass yet, and why.
-const KNOWN_GAPS: [(&str, &str, &str); 5] = [
+const KNOWN_GAPS: [(&str, &str, &str); 3] = [
     (
         "psql",
         "\\dt shows what PostgreSQL shows",
@@ -29,16 +29,6 @@ const KNOWN_GAPS: [(&str, &str, &str); 5] = [
         "psql",
         "\\d+ people shows what PostgreSQL shows",
         "no \"Access method: heap\" line: a Delta table has no pg_am access method (relam 0)",
-    ),
-    (
-        "psycopg",
-        "grafana sync: tables on the search path",
-        "the same IN (subquery) in the select list and in ORDER BY: moved into one projection, DataFusion's common-subexpression pass hoists it where subquery decorrelation no longer sees it (Grafana's per-schema table list, the other query, passes)",
-    ),
-    (
-        "pgjdbc",
-        "grafana sync: tables on the search path",
-        "as for psycopg",
     ),
 ];
 
