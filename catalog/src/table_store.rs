@@ -27,11 +27,17 @@ use crate::{CatalogError, Lineage};
 /// The field metadata key of a column comment.
 pub const COLUMN_COMMENT_KEY: &str = "comment";
 
+/// Table property naming the role that created the table (`pg_class.relowner`).
+pub const OWNER_PROPERTY: &str = "lakehouse.owner";
+
 /// What a table declares about itself: its comment, its columns (in order)
 /// with their comments, and its informational constraints.
 #[derive(Debug, Clone)]
 pub struct TableDefinition {
     pub ident: TableIdent,
+    /// The role that created the table with `CREATE TABLE` (tables made by a
+    /// first write have none recorded).
+    pub owner: Option<String>,
     pub comment: Option<String>,
     pub columns: Vec<(String, Option<String>)>,
     pub constraints: TableConstraints,
@@ -227,8 +233,10 @@ impl DeltaTableStore {
         // What a first write would declare, plus the constraints property,
         // which only the create builder can be told not to validate.
         let columns: StructType = normalize_for_delta(&schema).try_into_kernel()?;
-        let configuration =
-            (!constraints.is_empty()).then(|| (CONSTRAINTS_PROPERTY, Some(constraints.to_json())));
+        let mut configuration = vec![(OWNER_PROPERTY, Some(owner.to_string()))];
+        if !constraints.is_empty() {
+            configuration.push((CONSTRAINTS_PROPERTY, Some(constraints.to_json())));
+        }
         table
             .create()
             .with_columns(columns.fields().cloned())
@@ -374,6 +382,7 @@ impl DeltaTableStore {
             .collect();
         Ok(Some(TableDefinition {
             ident: ident.clone(),
+            owner: metadata.configuration().get(OWNER_PROPERTY).cloned(),
             comment: metadata
                 .description()
                 .filter(|d| !d.is_empty())

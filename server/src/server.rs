@@ -92,6 +92,7 @@ impl ServerState {
                     pg_catalog,
                     catalog.store().clone(),
                     pg_annotations.clone(),
+                    roles.clone(),
                 )),
             )
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
@@ -133,6 +134,7 @@ impl ServerState {
             jobs,
             rag_max_tokens: config.rag_max_tokens,
             pg_annotations,
+            roles: roles.clone(),
             type_oids: Arc::new(type_oids),
             function_signatures: Arc::new(function_signatures),
         };

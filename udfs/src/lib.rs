@@ -26,6 +26,7 @@ mod models;
 mod notices;
 mod pg_expandarray;
 mod pg_get_expr;
+mod pg_get_userbyid;
 mod pg_is_visible;
 mod pg_size_pretty;
 mod rag;
@@ -73,6 +74,8 @@ pub struct FunctionEnv {
     pub rag_max_tokens: usize,
     /// What pg_catalog scans last saw, for obj_description and friends.
     pub pg_annotations: lakehouse_catalog::pg_catalog::PgAnnotations,
+    /// Login roles: `pg_get_userbyid` names owners from them.
+    pub roles: Arc<lakehouse_catalog::RoleStore>,
     /// `pg_type` by name, for to_regtype.
     pub type_oids: Arc<TypeOids>,
     /// `pg_proc` signatures, for pg_get_function_result / _arguments.
@@ -102,6 +105,7 @@ pub fn register_session_functions(
     ctx.register_udf(pg_size_pretty::pg_size_pretty());
     ctx.register_udf(format::format());
     ctx.register_udf(pg_get_expr::pg_get_expr());
+    ctx.register_udf(pg_get_userbyid::pg_get_userbyid(env.roles.clone()));
     ctx.register_udf(pg_expandarray::pg_expandarray());
     for udf in function_signatures::function_signature_functions(&env.function_signatures) {
         ctx.register_udf(udf);

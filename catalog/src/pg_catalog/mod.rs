@@ -17,6 +17,7 @@
 mod pg_constraint;
 mod pg_description;
 mod pg_index;
+mod pg_roles;
 mod relation_oids;
 
 use std::collections::HashMap;
@@ -28,9 +29,12 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::error::Result;
 
+use crate::roles::RoleStore;
 use crate::system::{ComputedTable, SystemTable};
 use crate::{DeltaTableStore, TableDefinition};
 use relation_oids::RelationOids;
+
+pub use pg_roles::{default_owner, role_oid};
 
 /// Field metadata naming the Postgres type a column is sent as, where the
 /// Arrow type alone would say otherwise (`int2vector` for an `int2[]` list).
@@ -140,6 +144,7 @@ pub struct PgCatalogOverlay {
     inner: Arc<dyn SchemaProvider>,
     store: DeltaTableStore,
     annotations: PgAnnotations,
+    roles: Arc<RoleStore>,
 }
 
 impl PgCatalogOverlay {
@@ -147,11 +152,13 @@ impl PgCatalogOverlay {
         inner: Arc<dyn SchemaProvider>,
         store: DeltaTableStore,
         annotations: PgAnnotations,
+        roles: Arc<RoleStore>,
     ) -> Self {
         PgCatalogOverlay {
             inner,
             store,
             annotations,
+            roles,
         }
     }
 
@@ -227,6 +234,8 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_index" => OverlayKind::Index,
             "pg_type" => OverlayKind::Type,
             "pg_settings" => OverlayKind::Settings,
+            "pg_roles" => OverlayKind::Roles,
+            "pg_namespace" => OverlayKind::Namespace,
             _ => return self.inner.table(name).await,
         };
         let schema = match kind {
@@ -238,10 +247,12 @@ impl SchemaProvider for PgCatalogOverlay {
                 Some(inner) => pg_index_schema(&inner.schema()),
                 None => return Ok(None),
             },
-            OverlayKind::Settings => match self.inner.table(name).await? {
-                Some(inner) => inner.schema(),
-                None => return Ok(None),
-            },
+            OverlayKind::Settings | OverlayKind::Roles | OverlayKind::Namespace => {
+                match self.inner.table(name).await? {
+                    Some(inner) => inner.schema(),
+                    None => return Ok(None),
+                }
+            }
             OverlayKind::Type => match self.inner.table(name).await? {
                 Some(inner) => pg_type_schema(&inner.schema()),
                 None => return Ok(None),
@@ -256,6 +267,7 @@ impl SchemaProvider for PgCatalogOverlay {
                 inner: self.inner.clone(),
                 store: self.store.clone(),
                 annotations: self.annotations.clone(),
+                roles: self.roles.clone(),
             }),
         }))))
     }
@@ -276,6 +288,10 @@ enum OverlayKind {
     Type,
     /// The session's parameters ([`SessionParameters`]).
     Settings,
+    /// lakehouse's roles ([`RoleStore`]).
+    Roles,
+    /// datafusion-pg-catalog's rows, owned by the bootstrap admin.
+    Namespace,
 }
 
 /// `pg_settings` rows for a session's parameters, in `schema`.
@@ -475,18 +491,45 @@ impl ComputedTable for OverlayTable {
                 };
             }
             OverlayKind::Type => return self.fixed_rows("pg_type", state).await,
+            OverlayKind::Roles => {
+                return Ok(vec![pg_roles::pg_roles_batch(
+                    &self.schema,
+                    &self.overlay.roles,
+                )?]);
+            }
+            OverlayKind::Namespace => {
+                let admin = self.admin_oid();
+                return self
+                    .fixed_rows("pg_namespace", state)
+                    .await?
+                    .into_iter()
+                    .map(|b| pg_roles::with_owners(b, "nspowner", &|_| admin))
+                    .collect();
+            }
             _ => {}
         }
         let (snapshot, pg_class) = self.overlay.snapshot(state).await?;
         Ok(match self.kind {
             OverlayKind::Class => {
                 let flags = RelationFlags::of(&snapshot);
+                // A table's owner is the role that created it; the rest
+                // (catalogs, views, indexes) belong to the bootstrap admin.
+                let admin = self.admin_oid();
+                let owners: HashMap<i32, i32> = snapshot
+                    .tables
+                    .iter()
+                    .filter_map(|(oid, t)| Some((*oid, role_oid(t.owner.as_deref()?))))
+                    .collect();
+                let owner_of = |oid: i32| owners.get(&oid).copied().unwrap_or(admin);
                 let mut batches = pg_class
                     .into_iter()
                     .map(|b| flags.apply(widen(b, &self.schema)?))
                     .collect::<Result<Vec<_>>>()?;
                 batches.push(pg_index::pg_class_rows(&self.schema, &snapshot.indexes)?);
                 batches
+                    .into_iter()
+                    .map(|b| pg_roles::with_owners(b, "relowner", &owner_of))
+                    .collect::<Result<Vec<_>>>()?
             }
             OverlayKind::Index => vec![pg_index::pg_index_rows(&self.schema, &snapshot.indexes)?],
             OverlayKind::Constraint => vec![pg_constraint::batch(&snapshot)?],
@@ -496,12 +539,20 @@ impl ComputedTable for OverlayTable {
                 batches.push(pg_description::batch(&snapshot)?);
                 batches
             }
-            OverlayKind::Type | OverlayKind::Settings => Vec::new(),
+            OverlayKind::Type
+            | OverlayKind::Settings
+            | OverlayKind::Roles
+            | OverlayKind::Namespace => Vec::new(),
         })
     }
 }
 
 impl OverlayTable {
+    /// The bootstrap admin's role oid (0 before there is one).
+    fn admin_oid(&self) -> i32 {
+        pg_roles::default_owner(&self.overlay.roles).map_or(0, |r| role_oid(&r.name))
+    }
+
     /// datafusion-pg-catalog's rows of `name`, in this table's schema.
     async fn fixed_rows(&self, name: &str, state: &dyn Session) -> Result<Vec<RecordBatch>> {
         let Some(fixed) = self.overlay.inner.table(name).await? else {
