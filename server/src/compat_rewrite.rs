@@ -512,11 +512,7 @@ fn catalog_regclass_literals(statement: &mut Statement) -> bool {
             data_type,
             ..
         } = expr
-            && data_type
-                .to_string()
-                .to_ascii_lowercase()
-                .trim_start_matches("pg_catalog.")
-                == "regclass"
+            && type_name(data_type) == "regclass"
             && let Expr::Value(value) = operand.as_mut()
             && let Value::SingleQuotedString(name) = &mut value.value
             && name.starts_with("pg_")
@@ -542,11 +538,7 @@ fn computed_regclass_casts(statement: &mut Statement) -> bool {
             data_type,
             ..
         } = expr
-            && data_type
-                .to_string()
-                .to_ascii_lowercase()
-                .trim_start_matches("pg_catalog.")
-                == "regclass"
+            && type_name(data_type) == "regclass"
             && matches!(
                 operand.as_ref(),
                 Expr::Function(_) | Expr::BinaryOp { .. } | Expr::Nested(_)
@@ -708,6 +700,14 @@ fn selected_in_subqueries(statement: &mut Statement) -> bool {
     changed
 }
 
+/// A type's name without `pg_catalog.`, lower case (`REGCLASS` -> `regclass`).
+fn type_name(data_type: &DataType) -> String {
+    let name = data_type.to_string().to_ascii_lowercase();
+    name.strip_prefix("pg_catalog.")
+        .unwrap_or(&name)
+        .to_string()
+}
+
 /// `CAST(expr AS TEXT[])`.
 fn as_text_array(expr: Expr) -> Expr {
     Expr::Cast {
@@ -846,8 +846,7 @@ fn regtype_lists(statement: &mut Statement) -> bool {
         else {
             return ControlFlow::<()>::Continue(());
         };
-        let target = data_type.to_string().to_ascii_lowercase();
-        let target = target.trim_start_matches("pg_catalog.");
+        let target = type_name(data_type);
         if target == "regtype[]"
             && matches!(
                 operand.as_ref(),
@@ -862,11 +861,7 @@ fn regtype_lists(statement: &mut Statement) -> bool {
                 data_type: inner,
                 ..
             } = operand.as_ref()
-            && inner
-                .to_string()
-                .to_ascii_lowercase()
-                .trim_start_matches("pg_catalog.")
-                == "regtype"
+            && type_name(inner) == "regtype"
             && matches!(
                 column.as_ref(),
                 Expr::Identifier(_) | Expr::CompoundIdentifier(_)
@@ -904,11 +899,7 @@ fn selected_regclass_names(statement: &mut Statement) -> bool {
                         expr: operand,
                         data_type,
                         ..
-                    } if data_type
-                        .to_string()
-                        .to_ascii_lowercase()
-                        .trim_start_matches("pg_catalog.")
-                        == "regclass"
+                    } if type_name(data_type) == "regclass"
                         && matches!(
                             operand.as_ref(),
                             Expr::Identifier(_) | Expr::CompoundIdentifier(_)
@@ -1034,10 +1025,8 @@ fn postgres_column_name(expr: &Expr) -> Option<String> {
                 expr, data_type, ..
             } => figure(expr).or_else(|| {
                 // An array type is named by its element type (`int[]`: int4).
-                let name = data_type.to_string().to_ascii_lowercase();
-                let name = name
-                    .trim_start_matches("pg_catalog.")
-                    .trim_end_matches("[]");
+                let name = type_name(data_type);
+                let name = name.trim_end_matches("[]");
                 Some(
                     lakehouse_catalog::pg_types::pg_type_name(name)
                         .unwrap_or(name)

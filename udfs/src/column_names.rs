@@ -22,17 +22,7 @@ pub struct ColumnNames {
     annotations: PgAnnotations,
 }
 
-impl PartialEq for ColumnNames {
-    fn eq(&self, _other: &Self) -> bool {
-        true
-    }
-}
-impl Eq for ColumnNames {}
-impl std::hash::Hash for ColumnNames {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "column_names".hash(state);
-    }
-}
+same_function_identity!(ColumnNames, "column_names");
 
 pub fn column_names(annotations: PgAnnotations) -> ScalarUDF {
     ScalarUDF::new_from_impl(ColumnNames {

@@ -24,17 +24,7 @@ pub struct PgGetUserById {
     roles: Arc<RoleStore>,
 }
 
-impl PartialEq for PgGetUserById {
-    fn eq(&self, _other: &Self) -> bool {
-        true
-    }
-}
-impl Eq for PgGetUserById {}
-impl std::hash::Hash for PgGetUserById {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "pg_get_userbyid".hash(state);
-    }
-}
+same_function_identity!(PgGetUserById, "pg_get_userbyid");
 
 pub fn pg_get_userbyid(roles: Arc<RoleStore>) -> ScalarUDF {
     ScalarUDF::new_from_impl(PgGetUserById {

@@ -25,17 +25,7 @@ pub struct RegclassName {
     settings: Arc<dyn SessionSettings>,
 }
 
-impl PartialEq for RegclassName {
-    fn eq(&self, _other: &Self) -> bool {
-        true
-    }
-}
-impl Eq for RegclassName {}
-impl std::hash::Hash for RegclassName {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "regclass_name".hash(state);
-    }
-}
+same_function_identity!(RegclassName, "regclass_name");
 
 pub fn regclass_name(annotations: PgAnnotations, settings: Arc<dyn SessionSettings>) -> ScalarUDF {
     ScalarUDF::new_from_impl(RegclassName {

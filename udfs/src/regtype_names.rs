@@ -22,17 +22,7 @@ pub struct RegtypeNames {
     types: Arc<TypeOids>,
 }
 
-impl PartialEq for RegtypeNames {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for RegtypeNames {}
-impl std::hash::Hash for RegtypeNames {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "regtype_names".hash(state)
-    }
-}
+same_function_identity!(RegtypeNames, "regtype_names");
 
 pub fn regtype_names(types: Arc<TypeOids>) -> ScalarUDF {
     ScalarUDF::new_from_impl(RegtypeNames {

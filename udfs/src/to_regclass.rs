@@ -29,17 +29,7 @@ pub struct ToRegclass {
     settings: Arc<dyn SessionSettings>,
 }
 
-impl PartialEq for ToRegclass {
-    fn eq(&self, _other: &Self) -> bool {
-        true
-    }
-}
-impl Eq for ToRegclass {}
-impl std::hash::Hash for ToRegclass {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "to_regclass".hash(state);
-    }
-}
+same_function_identity!(ToRegclass, "to_regclass");
 
 pub fn to_regclass(annotations: PgAnnotations, settings: Arc<dyn SessionSettings>) -> ScalarUDF {
     ScalarUDF::new_from_impl(ToRegclass {

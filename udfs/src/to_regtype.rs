@@ -97,17 +97,7 @@ pub struct ToRegtype {
     types: Arc<TypeOids>,
 }
 
-impl PartialEq for ToRegtype {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for ToRegtype {}
-impl std::hash::Hash for ToRegtype {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "to_regtype".hash(state)
-    }
-}
+same_function_identity!(ToRegtype, "to_regtype");
 
 pub fn to_regtype(types: Arc<TypeOids>) -> ScalarUDF {
     ScalarUDF::new_from_impl(ToRegtype {
