@@ -725,8 +725,8 @@ fn as_text_array(expr: Expr) -> Expr {
 /// `x = ANY($1)` with an untyped parameter -> `x = ANY(CAST($1 AS TEXT[]))`.
 /// psycopg sends a list of strings as an untyped array literal (pgcli's
 /// `relkind = ANY(%s)`), which PostgreSQL types from `ANY`; DataFusion would
-/// take the parameter for one string. Typed parameters (a list of ints is
-/// sent as int8[]) are still cast: their elements compare as text.
+/// take the parameter for one string. Where `x` is not text, planning makes
+/// the parameter an array of x's type instead (`params::retype_any_parameters`).
 fn untyped_any_parameters(statement: &mut Statement) -> bool {
     let mut changed = false;
     let _ = visit_expressions_mut(statement, |expr| {

@@ -247,11 +247,15 @@ pub async fn plan(
             .collect()
             .await?;
     }
-    let plan = session
-        .ctx
-        .state()
-        .statement_to_plan(DFStatement::Statement(Box::new(statement)))
-        .await?;
+    let mut statement = statement;
+    let mut plan = plan_statement(session, statement.clone()).await?;
+    // `x = ANY($n)` with an untyped parameter was planned as text[] (see
+    // compat_rewrite); where `x` is not text, the parameter is an array of
+    // x's type, as PostgreSQL infers it (asyncpg sends what it is told).
+    let retyped = crate::params::any_parameter_element_types(&plan)?;
+    if !retyped.is_empty() && crate::params::retype_any_parameters(&mut statement, &retyped) {
+        plan = plan_statement(session, statement).await?;
+    }
     Ok(match params {
         Some(bind) => {
             let values = bind(&crate::params::inferred_types(&plan)?)?;
@@ -259,6 +263,14 @@ pub async fn plan(
         }
         None => plan,
     })
+}
+
+async fn plan_statement(session: &Session, statement: Statement) -> ServerResult<LogicalPlan> {
+    Ok(session
+        .ctx
+        .state()
+        .statement_to_plan(DFStatement::Statement(Box::new(statement)))
+        .await?)
 }
 
 async fn run_statement(

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::logical_expr::{Cast, Expr, LogicalPlan, TryCast};
+use datafusion::logical_expr::{Cast, Expr, ExprSchemable, LogicalPlan, TryCast};
 
 use crate::error::{ServerError, ServerResult};
 
@@ -232,4 +232,78 @@ fn positional(types: &HashMap<String, Option<DataType>>) -> Vec<Option<DataType>
             other => other,
         })
         .collect()
+}
+
+/// For each `array_has(CAST($n AS text[]), x)` in `plan` (how `x = ANY($n)`
+/// with an untyped parameter plans) where `x` is not text: `$n` -> x's type.
+pub fn any_parameter_element_types(plan: &LogicalPlan) -> ServerResult<HashMap<String, DataType>> {
+    let mut found = HashMap::new();
+    plan.apply_with_subqueries(|node| {
+        let inputs = node.inputs();
+        let Some(schema) = inputs.first().map(|i| i.schema().clone()) else {
+            return Ok(TreeNodeRecursion::Continue);
+        };
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(f) = e
+                    && matches!(f.name(), "array_has" | "array_contains")
+                    && let [array, needle] = f.args.as_slice()
+                    && let Expr::Cast(Cast { expr: inner, field }) = array
+                    && let Expr::Placeholder(p) = inner.as_ref()
+                    && matches!(field.data_type(), DataType::List(item)
+                        if matches!(item.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8))
+                    && let Ok(element) = needle.get_type(&schema)
+                    && !matches!(element, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null)
+                {
+                    found.insert(p.id.clone(), element);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    Ok(found)
+}
+
+/// Rewrites the `CAST($n AS TEXT[])` of the statement to the array types in
+/// `types` (by placeholder); false when a type has no SQL spelling here.
+pub fn retype_any_parameters(
+    statement: &mut datafusion::sql::sqlparser::ast::Statement,
+    types: &HashMap<String, DataType>,
+) -> bool {
+    use datafusion::sql::sqlparser::ast::{
+        ArrayElemTypeDef, DataType as SqlType, ExactNumberInfo, Expr as SqlExpr, Value,
+        visit_expressions_mut,
+    };
+    let sql_type = |t: &DataType| -> Option<SqlType> {
+        Some(match t {
+            DataType::Int64 => SqlType::BigInt(None),
+            DataType::Int32 => SqlType::Int(None),
+            DataType::Int16 => SqlType::SmallInt(None),
+            DataType::Float64 => SqlType::DoublePrecision,
+            DataType::Float32 => SqlType::Real,
+            DataType::Boolean => SqlType::Boolean,
+            DataType::Date32 => SqlType::Date,
+            DataType::Decimal128(p, s) => {
+                SqlType::Numeric(ExactNumberInfo::PrecisionAndScale(*p as u64, *s as i64))
+            }
+            _ => return None,
+        })
+    };
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |e| {
+        if let SqlExpr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = e
+            && let SqlExpr::Value(v) = inner.as_ref()
+            && let Value::Placeholder(id) = &v.value
+            && let Some(element) = types.get(id).and_then(sql_type)
+        {
+            *data_type = SqlType::Array(ArrayElemTypeDef::SquareBracket(Box::new(element), None));
+            changed = true;
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    changed
 }

@@ -221,6 +221,13 @@ def _():
         assert out == [("20", "p3")], out
 
 
+@check("psycopg", "= ANY(%s) with a list of strings")
+def _():
+    with pg3() as c:
+        rows = c.execute("SELECT name FROM people WHERE name = ANY(%s) ORDER BY id", (["Bob", "Zed"],)).fetchall()
+        assert rows == [("Bob",)], rows
+
+
 @check("psycopg", "server-side (named) cursor")
 def _():
     with pg3() as c, c.cursor(name="matrix_cursor") as cur:
@@ -516,6 +523,16 @@ async def _():
         stmt = await c.prepare("SELECT name FROM people WHERE id = $1")
         assert await stmt.fetchval(2) == "Bob"
         assert await c.fetchval("SELECT $1::int8 + 1", 41) == 42
+    finally:
+        await c.close()
+
+
+@check("asyncpg", "= ANY($1) with a list of ints")
+async def _():
+    c = await asyncpg.connect(asyncpg_url(DSN))
+    try:
+        rows = await c.fetch("SELECT name FROM people WHERE id = ANY($1) ORDER BY id", [1, 2])
+        assert [r["name"] for r in rows] == ["Ann", "Bob"], rows
     finally:
         await c.close()
 
