@@ -14,11 +14,7 @@ use std::process::Command;
 use lakehouse_tests::TestServer;
 
 /// (client, check) pairs lakehouse does not pass yet, and why.
-const KNOWN_GAPS: [(&str, &str, &str); 1] = [(
-    "psql",
-    "\\d+ people shows what PostgreSQL shows",
-    "no \"Access method: heap\" line: a Delta table has no pg_am access method (relam 0)",
-)];
+const KNOWN_GAPS: [(&str, &str, &str); 0] = [];
 
 const SETUP: &str = "CREATE TABLE teams (id BIGINT PRIMARY KEY, name TEXT UNIQUE); \
     INSERT INTO teams VALUES (1, 'red'); \

@@ -236,6 +236,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_settings" => OverlayKind::Settings,
             "pg_roles" => OverlayKind::Roles,
             "pg_namespace" => OverlayKind::Namespace,
+            "pg_am" => OverlayKind::AccessMethod,
             _ => return self.inner.table(name).await,
         };
         let schema = match kind {
@@ -247,12 +248,13 @@ impl SchemaProvider for PgCatalogOverlay {
                 Some(inner) => pg_index_schema(&inner.schema()),
                 None => return Ok(None),
             },
-            OverlayKind::Settings | OverlayKind::Roles | OverlayKind::Namespace => {
-                match self.inner.table(name).await? {
-                    Some(inner) => inner.schema(),
-                    None => return Ok(None),
-                }
-            }
+            OverlayKind::Settings
+            | OverlayKind::Roles
+            | OverlayKind::Namespace
+            | OverlayKind::AccessMethod => match self.inner.table(name).await? {
+                Some(inner) => inner.schema(),
+                None => return Ok(None),
+            },
             OverlayKind::Type => match self.inner.table(name).await? {
                 Some(inner) => pg_type_schema(&inner.schema()),
                 None => return Ok(None),
@@ -292,6 +294,8 @@ enum OverlayKind {
     Roles,
     /// datafusion-pg-catalog's rows, owned by the bootstrap admin.
     Namespace,
+    /// datafusion-pg-catalog's rows and the `delta` table access method.
+    AccessMethod,
 }
 
 /// `pg_settings` rows for a session's parameters, in `schema`.
@@ -497,13 +501,17 @@ impl ComputedTable for OverlayTable {
                     &self.overlay.roles,
                 )?]);
             }
+            OverlayKind::AccessMethod => {
+                let fixed = self.fixed_rows("pg_am", state).await?;
+                return with_delta_access_method(&self.schema, fixed);
+            }
             OverlayKind::Namespace => {
                 let admin = self.admin_oid();
                 return self
                     .fixed_rows("pg_namespace", state)
                     .await?
                     .into_iter()
-                    .map(|b| pg_roles::with_owners(b, "nspowner", &|_| admin))
+                    .map(|b| with_int32_column(b, "nspowner", &|_| admin))
                     .collect();
             }
             _ => {}
@@ -521,6 +529,10 @@ impl ComputedTable for OverlayTable {
                     .filter_map(|(oid, t)| Some((*oid, role_oid(t.owner.as_deref()?))))
                     .collect();
                 let owner_of = |oid: i32| owners.get(&oid).copied().unwrap_or(admin);
+                // Lakehouse tables are stored by the `delta` access method.
+                let tables: std::collections::HashSet<i32> =
+                    snapshot.tables.iter().map(|(oid, _)| *oid).collect();
+                let relam = |oid: i32| tables.contains(&oid).then_some(DELTA_ACCESS_METHOD_OID);
                 let mut batches = pg_class
                     .into_iter()
                     .map(|b| flags.apply(widen(b, &self.schema)?))
@@ -528,7 +540,10 @@ impl ComputedTable for OverlayTable {
                 batches.push(pg_index::pg_class_rows(&self.schema, &snapshot.indexes)?);
                 batches
                     .into_iter()
-                    .map(|b| pg_roles::with_owners(b, "relowner", &owner_of))
+                    .map(|b| {
+                        let b = with_int32_column(b, "relowner", &owner_of)?;
+                        with_optional_int32_column(b, "relam", &relam)
+                    })
                     .collect::<Result<Vec<_>>>()?
             }
             OverlayKind::Index => vec![pg_index::pg_index_rows(&self.schema, &snapshot.indexes)?],
@@ -542,9 +557,85 @@ impl ComputedTable for OverlayTable {
             OverlayKind::Type
             | OverlayKind::Settings
             | OverlayKind::Roles
-            | OverlayKind::Namespace => Vec::new(),
+            | OverlayKind::Namespace
+            | OverlayKind::AccessMethod => Vec::new(),
         })
     }
+}
+
+/// The oid of the `delta` table access method in `pg_am` (clear of
+/// PostgreSQL's own access methods and of relation oids).
+pub const DELTA_ACCESS_METHOD_OID: i32 = 9100;
+
+/// Replaces int4 column `name` of `batch` with `value_of(the row's oid)`.
+fn with_int32_column(
+    batch: RecordBatch,
+    name: &str,
+    value_of: &dyn Fn(i32) -> i32,
+) -> Result<RecordBatch> {
+    with_optional_int32_column(batch, name, &|oid| Some(value_of(oid)))
+}
+
+/// Sets int4 column `name` of `batch` where `value_of(the row's oid)` has a
+/// value; other rows keep theirs.
+fn with_optional_int32_column(
+    batch: RecordBatch,
+    name: &str,
+    value_of: &dyn Fn(i32) -> Option<i32>,
+) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{Array, AsArray, Int32Array};
+    use datafusion::arrow::datatypes::Int32Type;
+    let (Ok(column), Some(oids)) = (
+        batch.schema().index_of(name),
+        batch
+            .column_by_name("oid")
+            .and_then(|c| c.as_primitive_opt::<Int32Type>()),
+    ) else {
+        return Ok(batch);
+    };
+    let Some(current) = batch.column(column).as_primitive_opt::<Int32Type>() else {
+        return Ok(batch);
+    };
+    let values: Int32Array = (0..batch.num_rows())
+        .map(|row| {
+            let own = (!oids.is_null(row))
+                .then(|| value_of(oids.value(row)))
+                .flatten();
+            own.or_else(|| (!current.is_null(row)).then(|| current.value(row)))
+        })
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    columns[column] = Arc::new(values);
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+/// `pg_am` rows: datafusion-pg-catalog's, and `delta`, the table access
+/// method of lakehouse tables (psql `\d+`: "Access method: delta").
+fn with_delta_access_method(
+    schema: &SchemaRef,
+    mut batches: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>> {
+    use datafusion::arrow::array::{ArrayRef, Int32Array, StringArray, new_null_array};
+    use datafusion::arrow::datatypes::DataType;
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| -> ArrayRef {
+            match (field.name().as_str(), field.data_type()) {
+                ("oid", DataType::Int32) => {
+                    Arc::new(Int32Array::from(vec![DELTA_ACCESS_METHOD_OID]))
+                }
+                ("amname", DataType::Utf8) => Arc::new(StringArray::from(vec!["delta"])),
+                ("amhandler", DataType::Utf8) => {
+                    Arc::new(StringArray::from(vec!["delta_tableam_handler"]))
+                }
+                ("amtype", DataType::Utf8) => Arc::new(StringArray::from(vec!["t"])),
+                _ => new_null_array(field.data_type(), 1),
+            }
+        })
+        .collect();
+    batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+    Ok(batches)
 }
 
 impl OverlayTable {

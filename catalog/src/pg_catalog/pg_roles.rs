@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, BooleanArray, Int32Array, RecordBatch, StringArray, new_null_array,
+    ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray, new_null_array,
 };
-use datafusion::arrow::datatypes::{DataType, Int32Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::error::Result;
 
 use crate::roles::{Role, RoleStore};
@@ -71,26 +71,6 @@ pub(super) fn pg_roles_batch(schema: &SchemaRef, roles: &RoleStore) -> Result<Re
         })
         .collect();
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
-
-/// Replaces column `name` (an int4 owner oid) of `batch`: `owner_of(row's oid)`.
-pub(super) fn with_owners(
-    batch: RecordBatch,
-    name: &str,
-    owner_of: &dyn Fn(i32) -> i32,
-) -> Result<RecordBatch> {
-    let (Ok(column), Some(oids)) = (
-        batch.schema().index_of(name),
-        batch
-            .column_by_name("oid")
-            .and_then(|c| c.as_primitive_opt::<Int32Type>()),
-    ) else {
-        return Ok(batch);
-    };
-    let owners: Int32Array = oids.iter().map(|oid| oid.map(owner_of)).collect();
-    let mut columns = batch.columns().to_vec();
-    columns[column] = Arc::new(owners);
-    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 #[cfg(test)]
