@@ -203,8 +203,9 @@ pub fn rows_of(batch: RecordBatch) -> Output {
 
 /// Functions that answer from the catalog snapshot the last `pg_class` scan
 /// left (see `lakehouse_catalog::pg_catalog::PgAnnotations`).
-const CATALOG_SNAPSHOT_FUNCTIONS: [&str; 9] = [
+const CATALOG_SNAPSHOT_FUNCTIONS: [&str; 10] = [
     "to_regclass",
+    "pg_table_is_visible",
     "regclass_name",
     "column_names",
     "obj_description",

@@ -596,12 +596,16 @@ def inspected(dialect, fn):
 for _dialect in ("psycopg2", "psycopg", "asyncpg"):
     _name = "sqlalchemy" if _dialect == "psycopg2" else f"sqlalchemy+{_dialect}"
 
-    @check(_name, "inspector: table names, has_table")
+    @check(_name, "inspector: table and view names, has_table")
     def _(d=_dialect):
         def go(insp):
             names = insp.get_table_names()
             assert {"people", "people_copy", "teams"} <= set(names), names
             assert insp.has_table("people") and not insp.has_table("nope")
+            # No views in the schema, and none from outside the search path
+            # (information_schema's); a schema named as the user is on it.
+            views = insp.get_view_names()
+            assert not {"people", "teams", "tables", "schemata"} & set(views), views
         inspected(d, go)
 
     @check(_name, "inspector: columns, types, nullability, comments")

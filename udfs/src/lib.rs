@@ -47,6 +47,7 @@ mod pg_get_expr;
 mod pg_get_userbyid;
 mod pg_is_visible;
 mod pg_size_pretty;
+mod pg_table_is_visible;
 mod rag;
 mod regclass_name;
 mod regtype_names;
@@ -136,6 +137,10 @@ pub fn register_session_functions(
     }
     ctx.register_udf(column_names::column_names(env.pg_annotations.clone()));
     ctx.register_udf(regclass_name::regclass_name(
+        env.pg_annotations.clone(),
+        session.settings.clone(),
+    ));
+    ctx.register_udf(pg_table_is_visible::pg_table_is_visible(
         env.pg_annotations.clone(),
         session.settings.clone(),
     ));
