@@ -1,0 +1,129 @@
+//! Values and parameters whose types DataFusion would take differently:
+//! `uuid` as text, vector literals as one string, untyped `ANY` parameters
+//! as arrays, and the placeholders drivers expect to be described as oids.
+
+use super::*;
+
+pub(super) fn uuid_as_text(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    if let Statement::CreateTable(create) = statement {
+        for column in &mut create.columns {
+            if column.data_type == DataType::Uuid {
+                column.data_type = DataType::Text;
+                changed = true;
+            }
+        }
+    }
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast { data_type, .. } = expr
+            && *data_type == DataType::Uuid
+        {
+            *data_type = DataType::Text;
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// `'{1,2}'::real[]` / `'[1,2]'::vector(2)` -> `vector_literal('{1,2}')`.
+pub(super) fn vector_literals(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && is_vector_type(data_type)
+            && let Expr::Value(value) = inner.as_ref()
+            && let Value::SingleQuotedString(text) = &value.value
+            && text.trim_start().starts_with(['{', '['])
+        {
+            let literal = text.clone();
+            *expr = Expr::Function(Function {
+                name: ObjectName::from(vec![Ident::new("vector_literal")]),
+                uses_odbc_syntax: false,
+                parameters: FunctionArguments::None,
+                args: FunctionArguments::List(FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(
+                        Value::SingleQuotedString(literal).with_empty_span(),
+                    )))],
+                    clauses: Vec::new(),
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: Vec::new(),
+            });
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// `real[]`, `float4[]`, `double precision[]`... and pgvector's `vector(n)`.
+pub(super) fn is_vector_type(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Array(
+            ArrayElemTypeDef::SquareBracket(item, _) | ArrayElemTypeDef::AngleBracket(item),
+        ) => matches!(
+            item.as_ref(),
+            DataType::Real
+                | DataType::Float4
+                | DataType::Float(_)
+                | DataType::Float8
+                | DataType::Double(_)
+                | DataType::DoublePrecision
+        ),
+        DataType::Custom(name, _) => name.to_string().eq_ignore_ascii_case("vector"),
+        _ => false,
+    }
+}
+
+/// `x = ANY($1)` with an untyped parameter -> `x = ANY(CAST($1 AS TEXT[]))`.
+/// psycopg sends a list of strings as an untyped array literal (pgcli's
+/// `relkind = ANY(%s)`), which PostgreSQL types from `ANY`; DataFusion would
+/// take the parameter for one string. Where `x` is not text, planning makes
+/// the parameter an array of x's type instead (`params::retype_any_parameters`).
+pub(super) fn untyped_any_parameters(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } = expr
+            && let Expr::Value(v) = right.as_ref()
+            && matches!(v.value, Value::Placeholder(_))
+        {
+            **right = as_text_array(right.as_ref().clone());
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+#[allow(clippy::ptr_arg)] // sqlparser implements Visit for Vec, not slices
+pub(super) fn oid_placeholders(statements: &Vec<Statement>) -> OidParams {
+    let mut found = Vec::new();
+    let _ = visit_expressions(statements, |expr| {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && let Expr::Value(v) = inner.as_ref()
+            && let Value::Placeholder(p) = &v.value
+            && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            && n > 0
+        {
+            match data_type.to_string().to_ascii_lowercase().as_str() {
+                "oid" => found.push((n - 1, Type::OID)),
+                "oid[]" => found.push((n - 1, Type::OID_ARRAY)),
+                _ => {}
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
