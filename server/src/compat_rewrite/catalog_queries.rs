@@ -158,25 +158,27 @@ pub(super) fn domain_and_composite_lookups(statement: &mut Statement) -> bool {
 /// looks in pg_catalog before the search path; the regclass lookup that
 /// follows (datafusion-pg-catalog's) only in the current schema.
 pub(super) fn catalog_regclass_literals(statement: &mut Statement) -> bool {
-    let mut changed = false;
-    let _ = visit_expressions_mut(statement, |expr| {
-        if let Expr::Cast {
-            expr: operand,
-            data_type,
-            ..
-        } = expr
-            && type_name(data_type) == "regclass"
-            && let Expr::Value(value) = operand.as_mut()
-            && let Value::SingleQuotedString(name) = &mut value.value
-            && name.starts_with("pg_")
-            && !name.contains('.')
+    replace_casts(statement, |operand, data_type| match operand {
+        Expr::Value(value)
+            if type_name(data_type) == "regclass"
+                && matches!(&value.value, Value::SingleQuotedString(name)
+                    if name.starts_with("pg_") && !name.contains('.')) =>
         {
-            *name = format!("pg_catalog.{name}");
-            changed = true;
+            let Value::SingleQuotedString(name) = &value.value else {
+                return None;
+            };
+            Some(Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(Expr::Value(
+                    Value::SingleQuotedString(format!("pg_catalog.{name}")).with_empty_span(),
+                )),
+                data_type: data_type.clone(),
+                array: false,
+                format: None,
+            })
         }
-        ControlFlow::<()>::Continue(())
-    });
-    changed
+        _ => None,
+    })
 }
 
 /// `CAST(<computed text> AS regclass)` (Metabase's `format('%I.%I', schema,
@@ -184,25 +186,14 @@ pub(super) fn catalog_regclass_literals(statement: &mut Statement) -> bool {
 /// String literals are left to the pg-catalog rewrite, columns (oid ->
 /// regclass) to its type planner.
 pub(super) fn computed_regclass_casts(statement: &mut Statement) -> bool {
-    let mut changed = false;
-    let _ = visit_expressions_mut(statement, |expr| {
-        if let Expr::Cast {
-            expr: operand,
-            data_type,
-            ..
-        } = expr
-            && type_name(data_type) == "regclass"
-            && matches!(
-                operand.as_ref(),
-                Expr::Function(_) | Expr::BinaryOp { .. } | Expr::Nested(_)
-            )
-        {
-            *expr = call("to_regclass", vec![operand.as_ref().clone()]);
-            changed = true;
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    changed
+    replace_casts(statement, |operand, data_type| {
+        let computed = matches!(
+            operand,
+            Expr::Function(_) | Expr::BinaryOp { .. } | Expr::Nested(_)
+        );
+        (computed && type_name(data_type) == "regclass")
+            .then(|| call("to_regclass", vec![operand.clone()]))
+    })
 }
 
 /// `ARRAY(SELECT e FROM ... [ORDER BY o])`, which DataFusion does not know:
@@ -299,44 +290,23 @@ pub(super) fn array_subqueries(statement: &mut Statement) -> bool {
 /// keeps its type lists as text), and `column::regtype::text` ->
 /// `format_type(column, NULL)`: what PostgreSQL prints for them.
 pub(super) fn regtype_lists(statement: &mut Statement) -> bool {
-    let mut changed = false;
-    let _ = visit_expressions_mut(statement, |expr| {
-        let Expr::Cast {
-            expr: operand,
-            data_type,
-            ..
-        } = expr
-        else {
-            return ControlFlow::<()>::Continue(());
-        };
+    replace_casts(statement, |operand, data_type| {
         let target = type_name(data_type);
-        if target == "regtype[]"
-            && matches!(
-                operand.as_ref(),
-                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
-            )
-        {
-            *expr = call("regtype_names", vec![operand.as_ref().clone()]);
-            changed = true;
-        } else if target == "text"
-            && let Expr::Cast {
+        if target == "regtype[]" && is_column(operand) {
+            return Some(call("regtype_names", vec![operand.clone()]));
+        }
+        match operand {
+            Expr::Cast {
                 expr: column,
                 data_type: inner,
                 ..
-            } = operand.as_ref()
-            && type_name(inner) == "regtype"
-            && matches!(
-                column.as_ref(),
-                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
-            )
-        {
-            let null = Expr::Value(Value::Null.with_empty_span());
-            *expr = call("format_type", vec![column.as_ref().clone(), null]);
-            changed = true;
+            } if target == "text" && type_name(inner) == "regtype" && is_column(column) => {
+                let null = Expr::Value(Value::Null.with_empty_span());
+                Some(call("format_type", vec![column.as_ref().clone(), null]))
+            }
+            _ => None,
         }
-        ControlFlow::<()>::Continue(())
-    });
-    changed
+    })
 }
 
 /// In select lists (any query level): `column::regclass` -> `regclass_name(column)`,
@@ -362,12 +332,7 @@ pub(super) fn selected_regclass_names(statement: &mut Statement) -> bool {
                         expr: operand,
                         data_type,
                         ..
-                    } if type_name(data_type) == "regclass"
-                        && matches!(
-                            operand.as_ref(),
-                            Expr::Identifier(_) | Expr::CompoundIdentifier(_)
-                        ) =>
-                    {
+                    } if type_name(data_type) == "regclass" && is_column(operand) => {
                         *expr = call("regclass_name", vec![operand.as_ref().clone()]);
                         self.0 = true;
                     }

@@ -202,6 +202,34 @@ fn has_subquery(expr: &Expr) -> bool {
     .is_break()
 }
 
+/// Offers every cast in the statement (`CAST(x AS t)`, `x::t`) to `replace`,
+/// with its operand and target type; what it returns replaces the whole cast.
+fn replace_casts(
+    statement: &mut Statement,
+    mut replace: impl FnMut(&Expr, &DataType) -> Option<Expr>,
+) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast {
+            expr: operand,
+            data_type,
+            ..
+        } = expr
+            && let Some(replacement) = replace(operand, data_type)
+        {
+            *expr = replacement;
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+/// A column reference, plain or qualified.
+fn is_column(expr: &Expr) -> bool {
+    matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+}
+
 /// A type's name without `pg_catalog.`, lower case (`REGCLASS` -> `regclass`).
 fn type_name(data_type: &DataType) -> String {
     let name = data_type.to_string().to_ascii_lowercase();

@@ -28,40 +28,16 @@ pub(super) fn uuid_as_text(statement: &mut Statement) -> bool {
 
 /// `'{1,2}'::real[]` / `'[1,2]'::vector(2)` -> `vector_literal('{1,2}')`.
 pub(super) fn vector_literals(statement: &mut Statement) -> bool {
-    let mut changed = false;
-    let _ = visit_expressions_mut(statement, |expr| {
-        if let Expr::Cast {
-            expr: inner,
-            data_type,
-            ..
-        } = expr
-            && is_vector_type(data_type)
-            && let Expr::Value(value) = inner.as_ref()
-            && let Value::SingleQuotedString(text) = &value.value
-            && text.trim_start().starts_with(['{', '['])
-        {
-            let literal = text.clone();
-            *expr = Expr::Function(Function {
-                name: ObjectName::from(vec![Ident::new("vector_literal")]),
-                uses_odbc_syntax: false,
-                parameters: FunctionArguments::None,
-                args: FunctionArguments::List(FunctionArgumentList {
-                    duplicate_treatment: None,
-                    args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(
-                        Value::SingleQuotedString(literal).with_empty_span(),
-                    )))],
-                    clauses: Vec::new(),
-                }),
-                filter: None,
-                null_treatment: None,
-                over: None,
-                within_group: Vec::new(),
-            });
-            changed = true;
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    changed
+    replace_casts(statement, |operand, data_type| match operand {
+        Expr::Value(value) if is_vector_type(data_type) => match &value.value {
+            Value::SingleQuotedString(text) if text.trim_start().starts_with(['{', '[']) => {
+                let literal = Value::SingleQuotedString(text.clone()).with_empty_span();
+                Some(call("vector_literal", vec![Expr::Value(literal)]))
+            }
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// `real[]`, `float4[]`, `double precision[]`... and pgvector's `vector(n)`.
