@@ -42,6 +42,7 @@ mod import_roots;
 mod ingest_csv;
 mod models;
 mod notices;
+mod oid_arg;
 mod pg_expandarray;
 mod pg_get_expr;
 mod pg_get_userbyid;

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, StringArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use crate::oid_arg::per_oid;
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -47,8 +47,6 @@ impl ScalarUDFImpl for PgGetUserById {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let oids = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Int64)?;
-        let oids = oids.as_primitive::<Int64Type>();
         let mut roles: Vec<(i64, String)> = self
             .roles
             .names()
@@ -58,20 +56,16 @@ impl ScalarUDFImpl for PgGetUserById {
         if let Some(admin) = default_owner(&self.roles) {
             roles.push((BOOTSTRAP_SUPERUSER_OID, admin.name));
         }
-        let names: StringArray = (0..oids.len())
-            .map(|row| {
-                if oids.is_null(row) {
-                    return None;
-                }
-                let oid = oids.value(row);
-                Some(
-                    roles
-                        .iter()
-                        .find(|(o, _)| *o == oid)
-                        .map_or_else(|| format!("unknown (OID={oid})"), |(_, n)| n.clone()),
-                )
-            })
-            .collect();
+        let names: StringArray = per_oid(&args.args[0], args.number_rows, |oid| {
+            Some(
+                roles
+                    .iter()
+                    .find(|(o, _)| *o == oid)
+                    .map_or_else(|| format!("unknown (OID={oid})"), |(_, n)| n.clone()),
+            )
+        })?
+        .into_iter()
+        .collect();
         Ok(ColumnarValue::Array(Arc::new(names)))
     }
 }

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use crate::oid_arg::per_oid;
+use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -53,19 +53,13 @@ impl ScalarUDFImpl for PgTableIsVisible {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let oids = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Int64)?;
-        let oids = oids.as_primitive::<Int64Type>();
         let searched = schemas_searched(self.settings.as_ref());
-        let visible: BooleanArray = (0..oids.len())
-            .map(|row| {
-                if oids.is_null(row) {
-                    return None;
-                }
-                let oid = i32::try_from(oids.value(row)).ok()?;
-                let (schema, _) = self.annotations.relation_name(oid)?;
-                Some(searched.contains(&schema))
-            })
-            .collect();
+        let visible: BooleanArray = per_oid(&args.args[0], args.number_rows, |oid| {
+            let (schema, _) = self.annotations.relation_name(i32::try_from(oid).ok()?)?;
+            Some(searched.contains(&schema))
+        })?
+        .into_iter()
+        .collect();
         Ok(ColumnarValue::Array(Arc::new(visible)))
     }
 }

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, StringArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use crate::oid_arg::per_oid;
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -49,27 +49,19 @@ impl ScalarUDFImpl for RegclassName {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let oids = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Int64)?;
-        let oids = oids.as_primitive::<Int64Type>();
         let searched = crate::to_regclass::schemas_searched(self.settings.as_ref());
-        let names: StringArray = (0..oids.len())
-            .map(|row| {
-                if oids.is_null(row) {
-                    return None;
-                }
-                let oid = oids.value(row);
-                let name = i32::try_from(oid)
-                    .ok()
-                    .and_then(|o| self.annotations.relation_name(o));
-                Some(match name {
-                    Some((schema, name)) if searched.contains(&schema) => quote_ident(&name),
-                    Some((schema, name)) => {
-                        format!("{}.{}", quote_ident(&schema), quote_ident(&name))
-                    }
-                    None => oid.to_string(),
-                })
+        let names: StringArray = per_oid(&args.args[0], args.number_rows, |oid| {
+            let name = i32::try_from(oid)
+                .ok()
+                .and_then(|o| self.annotations.relation_name(o));
+            Some(match name {
+                Some((schema, name)) if searched.contains(&schema) => quote_ident(&name),
+                Some((schema, name)) => format!("{}.{}", quote_ident(&schema), quote_ident(&name)),
+                None => oid.to_string(),
             })
-            .collect();
+        })?
+        .into_iter()
+        .collect();
         Ok(ColumnarValue::Array(Arc::new(names)))
     }
 }
