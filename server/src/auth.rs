@@ -136,6 +136,12 @@ impl ScramAuthenticator {
             .get(&user)
             .ok_or_else(|| PgWireError::InvalidPassword(user.clone()))?;
         let session = self.state.new_session(&role.name, role.superuser);
+        let startup = client.metadata().clone();
+        session
+            .with_settings(|s| {
+                s.apply_startup(startup.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            })
+            .map_err(|e| Self::fatal(e.sqlstate(), e.message()))?;
         client.session_extensions().insert(session);
         Ok(())
     }

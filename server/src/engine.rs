@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{ParamValues, TableReference};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan, WriteOp};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement as PlanStatement, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
@@ -22,9 +22,11 @@ use pgwire::api::results::Tag;
 
 use crate::declared_constraints::DeclaredConstraints;
 use crate::error::{ServerError, ServerResult};
+use crate::prepared::ProtocolStatements;
 use crate::server::ServerState;
 use crate::session::{CopyIn, Session};
 use crate::statement::{Command, CommentTarget, CopyFormat, CopyKind, CopyOutSource, command_tag};
+use crate::transaction::Block;
 
 /// What a statement produced, before it is put on the wire.
 pub enum Output {
@@ -52,32 +54,81 @@ pub type BindParams<'a> =
 /// Largest COPY FROM STDIN payload buffered in memory.
 pub const MAX_COPY_BYTES: usize = 1 << 30;
 
-/// Executes one command. `failed_tx` says the session is in a failed
-/// transaction block, where only ROLLBACK (or COMMIT, which rolls back) runs.
+/// What the connection knows that some commands need.
+pub struct Connection<'a> {
+    /// The transaction block the statement runs in.
+    pub block: Block,
+    /// The client's protocol-level prepared statements (for DEALLOCATE).
+    pub statements: &'a dyn ProtocolStatements,
+}
+
+/// Executes one command.
 pub async fn execute(
     state: &ServerState,
     session: &Session,
     command: Command,
     params: Option<BindParams<'_>>,
-    failed_tx: bool,
+    connection: &Connection<'_>,
 ) -> ServerResult<Output> {
-    if failed_tx
+    let block = connection.block;
+    if block == Block::Failed
         && !matches!(
             command,
-            Command::Rollback | Command::Commit | Command::RollbackToSavepoint
+            Command::Rollback | Command::Commit | Command::RollbackToSavepoint(_)
         )
     {
         return Err(ServerError::InFailedTransaction);
     }
     match command {
         Command::Begin => Ok(Output::TransactionStart(Tag::new("BEGIN"))),
-        Command::Commit if failed_tx => Ok(Output::TransactionEnd(Tag::new("ROLLBACK"))),
-        Command::Commit => Ok(Output::TransactionEnd(Tag::new("COMMIT"))),
-        Command::Rollback => Ok(Output::TransactionEnd(Tag::new("ROLLBACK"))),
-        // Accepted, but a failed block stays failed until ROLLBACK: pgwire derives
-        // the wire status from the response kind and cannot go from "failed" back
-        // to "in transaction" (README, known differences).
-        Command::RollbackToSavepoint => Ok(Output::Done(Tag::new("ROLLBACK"))),
+        Command::Commit | Command::Rollback => {
+            session.savepoints.clear();
+            let tag = match (command, block) {
+                (Command::Commit, Block::Idle | Block::Open) => "COMMIT",
+                _ => "ROLLBACK", // COMMIT of a failed block rolls it back
+            };
+            Ok(Output::TransactionEnd(Tag::new(tag)))
+        }
+        Command::Savepoint(name) => {
+            session.savepoints.define(block, &name)?;
+            Ok(Output::Done(Tag::new("SAVEPOINT")))
+        }
+        Command::ReleaseSavepoint(name) => {
+            session.savepoints.release(block, &name)?;
+            Ok(Output::Done(Tag::new("RELEASE")))
+        }
+        // The handler reopened a failed block before this runs (see
+        // `handler::revives_failed_block`); an unknown name fails it again.
+        Command::RollbackToSavepoint(name) => {
+            session.savepoints.rollback_to(block, &name)?;
+            Ok(Output::Done(Tag::new("ROLLBACK")))
+        }
+        Command::Deallocate(name) => {
+            session
+                .prepared
+                .deallocate(&session.ctx, connection.statements, name.as_deref())
+                .await?;
+            Ok(Output::Done(Tag::new(if name.is_some() {
+                "DEALLOCATE"
+            } else {
+                "DEALLOCATE ALL"
+            })))
+        }
+        Command::DiscardAll => {
+            if block != Block::Idle {
+                return Err(ServerError::sql(
+                    "25001",
+                    "DISCARD ALL cannot run inside a transaction block",
+                ));
+            }
+            session.with_settings(|s| s.reset_all());
+            session.cursors.close(None).await?;
+            session
+                .prepared
+                .deallocate(&session.ctx, connection.statements, None)
+                .await?;
+            Ok(Output::Done(Tag::new("DISCARD ALL")))
+        }
         Command::Set { name, value } => set(session, &name, value).await,
         Command::Reset(name) => {
             session.with_settings(|s| match &name {
@@ -113,9 +164,16 @@ pub async fn execute(
         Command::Comment { target, comment } => {
             comment_on(state, session, target, comment.as_deref()).await
         }
-        Command::Declare { name, query } => match run_statement(session, *query, params).await? {
+        Command::Declare {
+            name,
+            scroll,
+            query,
+        } => match run_statement(session, *query, params).await? {
             Output::Rows { schema, stream } => {
-                session.cursors.declare(&name, schema, stream).await?;
+                session
+                    .cursors
+                    .declare(&name, scroll, schema, stream)
+                    .await?;
                 Ok(Output::Done(Tag::new("DECLARE CURSOR")))
             }
             _ => Err(ServerError::sql(
@@ -123,8 +181,21 @@ pub async fn execute(
                 "DECLARE CURSOR needs a query that returns rows",
             )),
         },
-        Command::Fetch { name, count } => {
-            let (schema, batches) = session.cursors.fetch(&name, count).await?;
+        Command::Fetch {
+            name,
+            movement,
+            move_only: true,
+        } => {
+            let (_, batches) = session.cursors.fetch(&name, movement).await?;
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            Ok(Output::Done(Tag::new("MOVE").with_rows(rows)))
+        }
+        Command::Fetch {
+            name,
+            movement,
+            move_only: false,
+        } => {
+            let (schema, batches) = session.cursors.fetch(&name, movement).await?;
             let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
                 schema.clone(),
                 futures::stream::iter(batches.into_iter().map(Ok)),
@@ -307,13 +378,23 @@ async fn run_statement(
                 Tag::new(&tag).with_rows(count)
             }))
         }
-        LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
+        // EXECUTE runs the prepared plan and returns its rows.
+        LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)
+            if !matches!(plan, LogicalPlan::Statement(PlanStatement::Execute(_))) =>
+        {
+            let prepared = match &plan {
+                LogicalPlan::Statement(PlanStatement::Prepare(p)) => Some(p.name.clone()),
+                _ => None,
+            };
             session
                 .ctx
                 .execute_logical_plan(plan)
                 .await?
                 .collect()
                 .await?;
+            if let Some(name) = prepared {
+                session.prepared.prepared(&name);
+            }
             Ok(Output::Done(Tag::new(&tag)))
         }
         plan => {

@@ -23,23 +23,29 @@ use pgwire::api::results::{
     Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
-use pgwire::api::store::PortalStore;
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::extendedquery::{Execute, Parse, ParseComplete};
 use pgwire::messages::response::{CommandComplete, TransactionStatus};
+use pgwire::messages::simplequery::Query;
 
 use crate::cancel::cancellable;
 use crate::compat_rewrite;
 use crate::copy_out::CopyLineEncoder;
+use crate::cursors::Movement;
 use crate::encode::{self, field_infos};
 use crate::engine::{self, MAX_COPY_BYTES, Output};
 use crate::error::{ServerError, ServerResult};
+use crate::fetch_syntax;
 use crate::params;
+use crate::prepared::ProtocolStatements;
 use crate::server::ServerState;
 use crate::session::Session;
 use crate::statement::{Command, CopyFormat, CopyKind, classify};
+use crate::transaction::Block;
 
 /// A statement kept by the extended protocol between Parse and Execute.
 #[derive(Debug, Clone)]
@@ -91,6 +97,9 @@ impl SqlParser {
         sql: &str,
     ) -> ServerResult<(Vec<Statement>, compat_rewrite::OidParams)> {
         refuse_external_tables(sql)?;
+        if let Some(fetch) = fetch_syntax::parse(sql) {
+            return Ok((vec![fetch], Vec::new()));
+        }
         let rewritten = compat_rewrite::rewrite(sql);
         let statements = self
             .compat
@@ -305,7 +314,8 @@ where
         PreparedStatement {
             command: Command::Fetch {
                 name: name.to_string(),
-                count: None,
+                movement: Movement::Forward(None),
+                move_only: false,
             },
             oid_params: Vec::new(),
         },
@@ -314,6 +324,38 @@ where
     client
         .portal_store()
         .put_portal(Arc::new(Portal::new_cursor(name.to_string(), statement)));
+}
+
+/// The wire's transaction status as the engine sees it.
+fn block_of(status: TransactionStatus) -> Block {
+    match status {
+        TransactionStatus::Idle => Block::Idle,
+        TransactionStatus::Transaction => Block::Open,
+        TransactionStatus::Error => Block::Failed,
+    }
+}
+
+/// pgwire's statement store on the connection, for DEALLOCATE.
+struct PortalStatements<'a, S>(&'a S);
+
+impl<S: PortalStore> ProtocolStatements for PortalStatements<'_, S> {
+    fn remove(&self, name: &str) -> bool {
+        let existed = self.0.get_statement(name).is_some();
+        self.0.rm_statement(name);
+        existed
+    }
+}
+
+/// PostgreSQL leaves a failed block through `ROLLBACK TO SAVEPOINT`, but pgwire
+/// moves a failed status only to idle (on a transaction-end response). So a
+/// statement that starts with ROLLBACK TO reopens the block before it runs; if
+/// the savepoint is unknown, its error fails the block again.
+fn revive_failed_block<C: ClientInfo>(client: &mut C, first: Option<&Command>) {
+    if client.transaction_status() == TransactionStatus::Error
+        && matches!(first, Some(Command::RollbackToSavepoint(_)))
+    {
+        client.set_transaction_status(TransactionStatus::Transaction);
+    }
 }
 
 /// Sends the session's queued NOTICEs (from functions the statement ran, or from
@@ -334,6 +376,25 @@ where
 
 #[async_trait]
 impl SimpleQueryHandler for LakehouseHandler {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if client.transaction_status() == TransactionStatus::Error {
+            let first = self
+                .parser
+                .parse(&query.query)
+                .ok()
+                .and_then(|statements| statements.into_iter().next())
+                .and_then(|statement| classify(statement).ok());
+            revive_failed_block(client, first.as_ref());
+        }
+        self._on_query(client, query).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -359,8 +420,12 @@ impl SimpleQueryHandler for LakehouseHandler {
             let result = async {
                 let command = classify(statement)?;
                 let tag = rows_tag(&command);
-                let failed = status == TransactionStatus::Error;
-                let output = engine::execute(&self.state, &session, command, None, failed).await?;
+                let connection = engine::Connection {
+                    block: block_of(status),
+                    statements: &PortalStatements(client.portal_store()),
+                };
+                let output =
+                    engine::execute(&self.state, &session, command, None, &connection).await?;
                 to_response(output, &Format::UnifiedText, tag, cancelled).await
             }
             .await;
@@ -441,6 +506,44 @@ impl ExtendedQueryHandler for LakehouseHandler {
         self.parser.clone()
     }
 
+    /// pgwire's Parse, plus the statement's name recorded for DEALLOCATE ALL.
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PreparedStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.clone().unwrap_or_default();
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        session_of(client)?.prepared.parsed(&name);
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PreparedStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if client.transaction_status() == TransactionStatus::Error {
+            let portal = client
+                .portal_store()
+                .get_portal(message.name.as_deref().unwrap_or_default());
+            if let Some(Entry::Value(portal)) = portal {
+                revive_failed_block(client, Some(&portal.statement.statement.command));
+            }
+        }
+        self._on_execute(client, message).await
+    }
+
     async fn do_describe_statement<C>(
         &self,
         client: &mut C,
@@ -506,7 +609,7 @@ impl ExtendedQueryHandler for LakehouseHandler {
             Command::Declare { name, .. } => Some(name.clone()),
             _ => None,
         };
-        let failed = client.transaction_status() == TransactionStatus::Error;
+        let block = block_of(client.transaction_status());
         let bind = |types: &[Option<DataType>]| {
             let declared = portal
                 .statement
@@ -521,7 +624,12 @@ impl ExtendedQueryHandler for LakehouseHandler {
             .cancelled_after(session.cancel.generation());
         let result = async {
             let tag = rows_tag(&command);
-            let output = engine::execute(&self.state, &session, command, params, failed).await?;
+            let connection = engine::Connection {
+                block,
+                statements: &PortalStatements(client.portal_store()),
+            };
+            let output =
+                engine::execute(&self.state, &session, command, params, &connection).await?;
             to_response(output, &portal.result_column_format, tag, cancelled).await
         }
         .await;

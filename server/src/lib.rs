@@ -12,13 +12,16 @@ mod declared_constraints;
 mod encode;
 mod engine;
 mod error;
+mod fetch_syntax;
 mod handler;
 mod params;
 mod pg_text;
+mod prepared;
 mod server;
 mod session;
 mod settings;
 mod statement;
+mod transaction;
 
 pub use error::{ServerError, ServerResult};
 pub use server::{ServerState, StartError, bind, serve};

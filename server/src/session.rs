@@ -1,4 +1,5 @@
-//! One client session: its DataFusion context, settings and COPY-in buffer.
+//! One client session: its DataFusion context, settings, COPY-in buffer,
+//! cursors, savepoints and prepared-statement names.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,7 +11,9 @@ use lakehouse_udfs::SessionNotices;
 
 use crate::cancel::CancelSignal;
 use crate::cursors::Cursors;
+use crate::prepared::PreparedNames;
 use crate::settings::Settings;
+use crate::transaction::Savepoints;
 
 /// A `COPY ... FROM STDIN` in progress.
 #[derive(Debug)]
@@ -37,6 +40,10 @@ pub struct Session {
     pub cancel: Arc<CancelSignal>,
     /// Open SQL cursors (DECLARE / FETCH / CLOSE).
     pub cursors: Cursors,
+    /// Savepoints of the open transaction block.
+    pub savepoints: Savepoints,
+    /// Names of prepared statements (Parse and SQL PREPARE).
+    pub prepared: PreparedNames,
     /// NOTICEs raised by functions and this session's background jobs, sent
     /// before the next response.
     pub notices: SessionNotices,
@@ -58,6 +65,8 @@ impl Session {
             copy_in: tokio::sync::Mutex::new(None),
             cancel: Arc::default(),
             cursors: Cursors::default(),
+            savepoints: Savepoints::default(),
+            prepared: PreparedNames::default(),
             notices,
         }
     }

@@ -156,9 +156,83 @@ impl Settings {
         Ok(())
     }
 
+    /// Startup-packet parameters (`application_name`, `TimeZone`, `options=-c
+    /// name=value ...`) become this session's defaults, so `RESET` and `DISCARD
+    /// ALL` return to them, as in PostgreSQL. The server speaks UTF8 only, so
+    /// `client_encoding` is not taken from the client.
+    pub fn apply_startup<'a>(
+        &mut self,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> ServerResult<()> {
+        for (name, value) in params {
+            match name.to_ascii_lowercase().as_str() {
+                "user" | "database" | "replication" | "client_encoding" => {}
+                "options" => {
+                    for (name, value) in command_line_options(value)? {
+                        self.set_default(&name, &value)?;
+                    }
+                }
+                _ => self.set_default(name, value)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn set_default(&mut self, name: &str, value: &str) -> ServerResult<()> {
+        self.set(name, value)?;
+        let key = name.to_ascii_lowercase();
+        if let Some(value) = self.values.remove(&key) {
+            self.defaults.insert(key, value);
+        }
+        Ok(())
+    }
+
     pub fn reset_all(&mut self) {
         self.values.clear();
     }
+}
+
+/// The `-c name=value` / `--name=value` switches of the startup `options`
+/// parameter; a backslash keeps the next character (a space in a value).
+fn command_line_options(options: &str) -> ServerResult<Vec<(String, String)>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let bad = |w: &str| {
+        ServerError::sql(
+            "42601",
+            format!("invalid command-line argument in startup options: {w}"),
+        )
+    };
+    let mut out = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let assignment = if w == "-c" {
+            words.next().ok_or_else(|| bad(&w))?
+        } else if let Some(rest) = w.strip_prefix("-c").or_else(|| w.strip_prefix("--")) {
+            rest.to_string()
+        } else {
+            return Err(bad(&w));
+        };
+        let (name, value) = assignment.split_once('=').ok_or_else(|| bad(&assignment))?;
+        // PostgreSQL accepts dashes for underscores in switch names.
+        out.push((name.replace('-', "_"), value.to_string()));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -177,6 +251,30 @@ mod tests {
         assert!(s.set("server_version", "1").is_err());
         s.set("myapp.flag", "x").unwrap();
         assert_eq!(s.get("myapp.flag").unwrap(), "x");
+    }
+
+    #[test]
+    fn startup_parameters_are_the_session_defaults() {
+        let mut s = Settings::new("u", false);
+        s.apply_startup([
+            ("user", "u"),
+            ("application_name", "psql"),
+            ("client_encoding", "SQL_ASCII"),
+            (
+                "options",
+                r"-c search_path=lh_matrix --statement-timeout=5s -cmyapp.note=a\ b",
+            ),
+        ])
+        .unwrap();
+        s.set("application_name", "changed").unwrap();
+        s.reset_all();
+        assert_eq!(s.get("application_name").unwrap(), "psql");
+        assert_eq!(s.get("search_path").unwrap(), "lh_matrix");
+        assert_eq!(s.get("statement_timeout").unwrap(), "5s");
+        assert_eq!(s.get("myapp.note").unwrap(), "a b");
+        assert_eq!(s.get("client_encoding").unwrap(), "UTF8");
+        assert!(s.apply_startup([("no_such_thing", "1")]).is_err());
+        assert!(s.apply_startup([("options", "-x")]).is_err());
     }
 }
 

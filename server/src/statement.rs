@@ -3,12 +3,14 @@
 
 use datafusion::sql::sqlparser::ast::{
     CloseCursor, CommentObject, CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource,
-    CopyTarget, Declare, DeclareType, Expr, FetchDirection, Ident, ObjectName, ObjectNamePart,
-    ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
+    CopyTarget, Declare, DeclareType, DiscardObject, Expr, FetchDirection, Ident, ObjectName,
+    ObjectNamePart, ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
 };
 
+use crate::cursors::Movement;
 use crate::declared_constraints::DeclaredConstraints;
 use crate::error::{ServerError, ServerResult};
+use crate::fetch_syntax;
 
 /// Output format of COPY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,8 +143,17 @@ pub enum Command {
     Begin,
     Commit,
     Rollback,
-    /// `ROLLBACK TO SAVEPOINT`: leaves a failed block usable again.
-    RollbackToSavepoint,
+    /// `SAVEPOINT name`.
+    Savepoint(String),
+    /// `RELEASE [SAVEPOINT] name`.
+    ReleaseSavepoint(String),
+    /// `ROLLBACK TO [SAVEPOINT] name`: leaves a failed block usable again.
+    RollbackToSavepoint(String),
+    /// `DEALLOCATE [PREPARE] name`; `None` is `DEALLOCATE ALL`.
+    Deallocate(Option<String>),
+    /// `DISCARD ALL`: settings, cursors and prepared statements back to a new
+    /// session's (what connection poolers send between clients).
+    DiscardAll,
     Set {
         name: String,
         value: Option<String>,
@@ -158,15 +169,17 @@ pub enum Command {
         source: CopyOutSource,
         format: CopyFormat,
     },
-    /// `DECLARE name CURSOR FOR query`.
+    /// `DECLARE name [SCROLL] CURSOR FOR query`.
     Declare {
         name: String,
+        scroll: bool,
         query: Box<Statement>,
     },
-    /// `FETCH [FORWARD] n | ALL | NEXT FROM name`; `None` = all remaining rows.
+    /// `FETCH` (`move_only` false) or `MOVE` (true).
     Fetch {
         name: String,
-        count: Option<usize>,
+        movement: Movement,
+        move_only: bool,
     },
     /// `CLOSE name` / `CLOSE ALL` (`None`).
     Close(Option<String>),
@@ -190,7 +203,8 @@ impl Command {
     /// Whether the command returns rows (needs a row description).
     pub fn returns_rows(&self) -> bool {
         match self {
-            Command::Show(_) | Command::Fetch { .. } => true,
+            Command::Show(_) => true,
+            Command::Fetch { move_only, .. } => !move_only,
             Command::Query(s) => statement_returns_rows(s),
             _ => false,
         }
@@ -205,6 +219,7 @@ fn statement_returns_rows(s: &Statement) -> bool {
             | Statement::ExplainTable { .. }
             | Statement::ShowTables { .. }
             | Statement::ShowColumns { .. }
+            | Statement::Execute { .. }
     )
 }
 
@@ -224,6 +239,14 @@ fn set_value_text(values: &[Expr]) -> String {
         .join(", ")
 }
 
+/// An identifier as PostgreSQL resolves it: folded to lower case unless quoted.
+pub fn sql_name(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
 fn is_default(values: &[Expr]) -> bool {
     matches!(values, [Expr::Identifier(i)] if i.value.eq_ignore_ascii_case("default"))
 }
@@ -241,34 +264,50 @@ fn declare(mut stmts: Vec<Declare>) -> ServerResult<Command> {
         declare.names.first(),
     ) {
         (Some(DeclareType::Cursor), Some(query), Some(name)) => Ok(Command::Declare {
-            name: name.value.clone(),
+            name: sql_name(name),
+            scroll: declare.scroll == Some(true),
             query: Box::new(Statement::Query(query)),
         }),
         _ => Err(unsupported()),
     }
 }
 
-/// Rows a FETCH asks for (forward only); `None` means all remaining.
-fn fetch_count(direction: &FetchDirection) -> ServerResult<Option<usize>> {
+/// The movement of a FETCH or MOVE direction.
+fn movement(direction: &FetchDirection) -> ServerResult<Movement> {
     let number = |v: &ValueWithSpan| match &v.value {
         Value::Number(n, _) => n
-            .parse::<usize>()
-            .map_err(|_| ServerError::sql("22023", format!("invalid FETCH count {n}"))),
+            .parse::<i64>()
+            .map_err(|_| ServerError::sql("22023", format!("bad FETCH count {n}"))),
         other => Err(ServerError::sql(
-            "22023",
-            format!("invalid FETCH count {other}"),
+            "42601",
+            format!("FETCH count must be a number, got {other}"),
         )),
     };
-    match direction {
-        FetchDirection::Next | FetchDirection::Forward { limit: None } => Ok(Some(1)),
-        FetchDirection::Count { limit } | FetchDirection::Forward { limit: Some(limit) } => {
-            number(limit).map(Some)
+    // A signed count forward is that many backward when negative, and 0 is the
+    // current row.
+    let forward = |n: i64| match n {
+        0 => Movement::Relative(0),
+        n if n > 0 => Movement::Forward(Some(n as u64)),
+        n => Movement::Backward(Some(n.unsigned_abs())),
+    };
+    Ok(match direction {
+        FetchDirection::Next | FetchDirection::Forward { limit: None } => {
+            Movement::Forward(Some(1))
         }
-        FetchDirection::All | FetchDirection::ForwardAll => Ok(None),
-        other => Err(ServerError::Unsupported(format!(
-            "FETCH {other} (cursors are forward-only)"
-        ))),
-    }
+        FetchDirection::Prior | FetchDirection::Backward { limit: None } => {
+            Movement::Backward(Some(1))
+        }
+        FetchDirection::First => Movement::Absolute(1),
+        FetchDirection::Last => Movement::Absolute(-1),
+        FetchDirection::Absolute { limit } => Movement::Absolute(number(limit)?),
+        FetchDirection::Relative { limit } => Movement::Relative(number(limit)?),
+        FetchDirection::Count { limit } | FetchDirection::Forward { limit: Some(limit) } => {
+            forward(number(limit)?)
+        }
+        FetchDirection::Backward { limit: Some(limit) } => forward(-number(limit)?),
+        FetchDirection::All | FetchDirection::ForwardAll => Movement::Forward(None),
+        FetchDirection::BackwardAll => Movement::Backward(None),
+    })
 }
 
 /// Classifies one parsed statement.
@@ -280,12 +319,15 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
             savepoint: None, ..
         } => Command::Rollback,
         Statement::Rollback {
-            savepoint: Some(_), ..
-        } => Command::RollbackToSavepoint,
-        // Each statement commits on its own (README), so a savepoint marks nothing;
-        // accepting them lets drivers' nested transactions work.
-        Statement::Savepoint { .. } => Command::NoOp("SAVEPOINT"),
-        Statement::ReleaseSavepoint { .. } => Command::NoOp("RELEASE"),
+            savepoint: Some(name),
+            ..
+        } => Command::RollbackToSavepoint(sql_name(&name)),
+        Statement::Savepoint { name } => Command::Savepoint(sql_name(&name)),
+        Statement::ReleaseSavepoint { name } => Command::ReleaseSavepoint(sql_name(&name)),
+        Statement::Deallocate { name, .. } => Command::Deallocate(
+            (name.quote_style.is_some() || !name.value.eq_ignore_ascii_case("all"))
+                .then(|| sql_name(&name)),
+        ),
         Statement::Set(Set::SingleAssignment {
             variable, values, ..
         }) => {
@@ -329,17 +371,35 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
             Reset::ALL => Command::Reset(None),
             Reset::ConfigurationParameter(name) => Command::Reset(Some(name.to_string())),
         },
-        Statement::Discard { .. } => Command::NoOp("DISCARD ALL"),
+        Statement::Discard { object_type } => match object_type {
+            DiscardObject::ALL => Command::DiscardAll,
+            // No plan cache, temporary tables or sequences to drop.
+            DiscardObject::PLANS => Command::NoOp("DISCARD PLANS"),
+            DiscardObject::SEQUENCES => Command::NoOp("DISCARD SEQUENCES"),
+            DiscardObject::TEMP => Command::NoOp("DISCARD TEMP"),
+        },
         Statement::Declare { stmts } => declare(stmts)?,
         Statement::Fetch {
-            name, direction, ..
-        } => Command::Fetch {
-            name: name.value,
-            count: fetch_count(&direction)?,
-        },
+            name,
+            direction,
+            into,
+            ..
+        } => {
+            if into.is_some() && !fetch_syntax::is_move(into.as_ref()) {
+                return Err(ServerError::sql(
+                    "42601",
+                    "syntax error at or near \"INTO\": FETCH ... INTO is PL/pgSQL",
+                ));
+            }
+            Command::Fetch {
+                name: sql_name(&name),
+                movement: movement(&direction)?,
+                move_only: into.is_some(),
+            }
+        }
         Statement::Close { cursor } => Command::Close(match cursor {
             CloseCursor::All => None,
-            CloseCursor::Specific { name } => Some(name.value),
+            CloseCursor::Specific { name } => Some(sql_name(&name)),
         }),
         Statement::Copy {
             source,

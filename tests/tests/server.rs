@@ -431,3 +431,72 @@ async fn cancel_stops_rows_already_streaming() {
     assert_eq!(sqlstate(&err), "57014", "{err:?}");
     assert_eq!(simple_rows(&c, "SELECT 3").await.unwrap(), vec![vec!["3"]]);
 }
+
+#[tokio::test]
+async fn savepoints_revive_a_failed_block_on_both_protocols() {
+    let server = TestServer::start();
+    let mut c = server.client().await;
+    // tokio-postgres nests transactions with SAVEPOINT / ROLLBACK TO, sent
+    // through the extended protocol.
+    let mut tx = c.transaction().await.unwrap();
+    {
+        let nested = tx.savepoint("inner").await.unwrap();
+        let err = nested.execute("SELECT 1 / 0", &[]).await.unwrap_err();
+        assert_eq!(sqlstate(&err), "22012", "{err:?}");
+        nested.rollback().await.unwrap();
+    }
+    let one: i64 = tx.query_one("SELECT 1::bigint", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1, "the outer block runs again after ROLLBACK TO");
+    let err = tx
+        .execute("ROLLBACK TO SAVEPOINT nosuch", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "3B001", "{err:?}");
+    let err = tx.execute("SELECT 2", &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "25P02", "{err:?}");
+    tx.rollback().await.unwrap();
+    assert_eq!(simple_rows(&c, "SELECT 3").await.unwrap(), vec![vec!["3"]]);
+}
+
+#[tokio::test]
+async fn deallocate_reaches_protocol_statements_and_move_counts_rows() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    // tokio-postgres names its statements s0, s1, ...; psycopg evicts its
+    // prepared statements with DEALLOCATE name.
+    let statement = c.prepare("SELECT $1::int + 1").await.unwrap();
+    // The name is private; its Debug output shows it (`name: "s0"`).
+    let debug = format!("{statement:?}");
+    let name = debug
+        .split("name: \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a statement name in Debug output")
+        .to_string();
+    assert!(!name.is_empty(), "{debug}");
+    c.batch_execute(&format!("DEALLOCATE {name}"))
+        .await
+        .unwrap();
+    let err = c.query(&statement, &[&1i32]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "26000", "{err:?}");
+    let err = c
+        .batch_execute(&format!("DEALLOCATE {name}"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "26000", "{err:?}");
+    let kept = c.prepare("SELECT 7").await.unwrap();
+    c.batch_execute("DEALLOCATE ALL").await.unwrap();
+    let err = c.query(&kept, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "26000", "{err:?}");
+
+    c.batch_execute(
+        "DECLARE s SCROLL CURSOR WITH HOLD FOR SELECT v FROM generate_series(1, 10) AS t(v)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.execute("MOVE 4 FROM s", &[]).await.unwrap(), 4);
+    assert_eq!(c.execute("MOVE BACKWARD 10 FROM s", &[]).await.unwrap(), 3);
+    assert_eq!(c.execute("MOVE FORWARD ALL FROM s", &[]).await.unwrap(), 10);
+    let row = c.query_one("FETCH PRIOR FROM s", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 10);
+}

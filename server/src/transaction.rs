@@ -1,0 +1,108 @@
+//! The session's transaction block as clients see it: idle, open or failed
+//! (the status every ReadyForQuery carries), and the savepoints defined in it.
+//!
+//! Each statement commits on its own (README), so a block groups nothing in
+//! storage. It exists so that drivers' BEGIN / SAVEPOINT / RELEASE / ROLLBACK TO
+//! sequences follow PostgreSQL's rules: savepoint names are checked, a failed
+//! block accepts only ROLLBACK [TO SAVEPOINT] and COMMIT, and ROLLBACK TO
+//! SAVEPOINT makes a failed block usable again.
+
+use std::sync::Mutex;
+
+use crate::error::{ServerError, ServerResult};
+
+/// Where the session stands, as the wire reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    /// No transaction block: each statement is its own transaction.
+    Idle,
+    /// Inside BEGIN ... COMMIT.
+    Open,
+    /// A statement in the block failed: only ROLLBACK [TO SAVEPOINT] runs.
+    Failed,
+}
+
+/// The open block's savepoints, oldest first. Names may repeat; RELEASE and
+/// ROLLBACK TO act on the newest with the name, as in PostgreSQL.
+#[derive(Debug, Default)]
+pub struct Savepoints(Mutex<Vec<String>>);
+
+impl Savepoints {
+    /// `SAVEPOINT name`.
+    pub fn define(&self, block: Block, name: &str) -> ServerResult<()> {
+        outside_block_check(block, "SAVEPOINT")?;
+        self.with(|s| s.push(name.to_string()));
+        Ok(())
+    }
+
+    /// `RELEASE SAVEPOINT name`: forgets it and every savepoint defined after it.
+    pub fn release(&self, block: Block, name: &str) -> ServerResult<()> {
+        outside_block_check(block, "RELEASE SAVEPOINT")?;
+        let position = self.position(name)?;
+        self.with(|s| s.truncate(position));
+        Ok(())
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`: keeps it, forgets the ones defined after it.
+    pub fn rollback_to(&self, block: Block, name: &str) -> ServerResult<()> {
+        outside_block_check(block, "ROLLBACK TO SAVEPOINT")?;
+        let position = self.position(name)?;
+        self.with(|s| s.truncate(position + 1));
+        Ok(())
+    }
+
+    /// The block ended (COMMIT, ROLLBACK, DISCARD ALL).
+    pub fn clear(&self) {
+        self.with(Vec::clear);
+    }
+
+    fn position(&self, name: &str) -> ServerResult<usize> {
+        self.with(|s| s.iter().rposition(|n| n == name))
+            .ok_or_else(|| {
+                ServerError::sql("3B001", format!("savepoint \"{name}\" does not exist"))
+            })
+    }
+
+    /// A poisoned lock still yields the names: they have no invariant to break.
+    fn with<T>(&self, f: impl FnOnce(&mut Vec<String>) -> T) -> T {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
+fn outside_block_check(block: Block, what: &str) -> ServerResult<()> {
+    match block {
+        Block::Idle => Err(ServerError::sql(
+            "25P01",
+            format!("{what} can only be used in transaction blocks"),
+        )),
+        Block::Open | Block::Failed => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlstate(r: ServerResult<()>) -> &'static str {
+        r.err().map(|e| e.sqlstate()).unwrap_or("00000")
+    }
+
+    #[test]
+    fn names_follow_postgres_rules() {
+        let s = Savepoints::default();
+        assert_eq!(sqlstate(s.define(Block::Idle, "a")), "25P01");
+        s.define(Block::Open, "a").unwrap();
+        s.define(Block::Open, "b").unwrap();
+        s.define(Block::Open, "a").unwrap();
+        // ROLLBACK TO the newest "a" keeps it; "b" survives below it.
+        s.rollback_to(Block::Failed, "a").unwrap();
+        s.release(Block::Open, "b").unwrap();
+        // Releasing "b" also released the "a" defined after it; the first "a" stays.
+        s.rollback_to(Block::Open, "a").unwrap();
+        assert_eq!(sqlstate(s.release(Block::Open, "b")), "3B001");
+        assert_eq!(sqlstate(s.rollback_to(Block::Idle, "a")), "25P01");
+        s.clear();
+        assert_eq!(sqlstate(s.rollback_to(Block::Open, "a")), "3B001");
+    }
+}
