@@ -76,6 +76,10 @@ impl ServerError {
         match self.sqlstate() {
             "22012" => "division by zero".to_string(),
             "42P01" => missing_relation_message(&text).unwrap_or(text),
+            // DataFusion's `Prepared statement 'p' does not exist`.
+            "26000" | "42P05" if text.starts_with("Prepared statement '") => text
+                .replacen("Prepared statement '", "prepared statement \"", 1)
+                .replacen("' ", "\" ", 1),
             _ => text,
         }
     }
@@ -202,7 +206,14 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::ArrowError(a, _) => arrow_sqlstate(a),
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::Execution(m) => {
-            if m.contains("Divide by zero") || m.contains("division by zero") {
+            if m.starts_with("Prepared statement '") {
+                // SQL PREPARE / EXECUTE, kept by DataFusion.
+                if m.ends_with("already exists") {
+                    "42P05"
+                } else {
+                    "26000"
+                }
+            } else if m.contains("Divide by zero") || m.contains("division by zero") {
                 "22012"
             } else if m.contains("Cast error") || m.contains("Cannot cast") {
                 "22P02"

@@ -24,7 +24,7 @@ use pgwire::api::results::{
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
-use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
@@ -514,12 +514,14 @@ impl ExtendedQueryHandler for LakehouseHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let name = message.name.clone().unwrap_or_default();
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         match StoredStatement::parse(client, &message, self.query_parser()).await? {
             Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
-            None => client.portal_store().put_empty_statement(&name),
+            None => client.portal_store().put_empty_statement(name),
         }
-        session_of(client)?.prepared.parsed(&name);
+        if message.name.is_some() {
+            session_of(client)?.prepared.parsed(name);
+        }
         client
             .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
             .await?;
@@ -536,7 +538,7 @@ impl ExtendedQueryHandler for LakehouseHandler {
         if client.transaction_status() == TransactionStatus::Error {
             let portal = client
                 .portal_store()
-                .get_portal(message.name.as_deref().unwrap_or_default());
+                .get_portal(message.name.as_deref().unwrap_or(DEFAULT_NAME));
             if let Some(Entry::Value(portal)) = portal {
                 revive_failed_block(client, Some(&portal.statement.statement.command));
             }

@@ -34,9 +34,7 @@ pub struct PreparedNames {
 impl PreparedNames {
     /// A named statement was stored by Parse.
     pub fn parsed(&self, name: &str) {
-        if !name.is_empty() {
-            locked(&self.protocol).insert(name.to_string());
-        }
+        locked(&self.protocol).insert(name.to_string());
     }
 
     /// SQL `PREPARE name` succeeded.

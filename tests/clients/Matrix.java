@@ -284,6 +284,41 @@ public class Matrix {
             return null;
         });
 
+        check("Savepoint: rollback(savepoint) after an error, the transaction goes on", c -> {
+            c.setAutoCommit(false);
+            try (Statement st = c.createStatement()) {
+                java.sql.Savepoint sp = c.setSavepoint("before_error");
+                try {
+                    st.executeQuery("SELECT 1 / 0");
+                    throw new AssertionError("1 / 0 did not fail");
+                } catch (java.sql.SQLException e) {
+                    expect("22012".equals(e.getSQLState()), e.getSQLState());
+                }
+                c.rollback(sp);
+                List<String> ids = column(st.executeQuery("SELECT id FROM people ORDER BY id"), "id");
+                expect(ids.equals(List.of("1", "2")), ids);
+            }
+            c.rollback();
+            return null;
+        });
+
+        check("autosave=always: a failed statement does not abort the transaction", c -> {
+            c.unwrap(PGConnection.class).setAutosave(org.postgresql.jdbc.AutoSave.ALWAYS);
+            c.setAutoCommit(false);
+            try (Statement st = c.createStatement()) {
+                try {
+                    st.executeQuery("SELECT * FROM no_such_table");
+                    throw new AssertionError("no_such_table was found");
+                } catch (java.sql.SQLException e) {
+                    expect("42P01".equals(e.getSQLState()), e.getSQLState());
+                }
+                List<String> ids = column(st.executeQuery("SELECT id FROM people ORDER BY id"), "id");
+                expect(ids.equals(List.of("1", "2")), ids);
+            }
+            c.rollback();
+            return null;
+        });
+
         // Metabase's and Grafana's own SQL, replayed through pgjdbc as Metabase runs it.
         for (SyncQuery q : syncQueries()) {
             check(q.check().replaceFirst(": ", " sync: "), c -> {

@@ -124,6 +124,34 @@ def _():
         c.rollback()
 
 
+@check("psycopg2", "error after a savepoint: ROLLBACK TO, then the transaction goes on")
+def _():
+    with pg2() as c, c.cursor() as cur:
+        cur.execute("SAVEPOINT before_error")
+        try:
+            cur.execute("SELECT 1 / 0")
+            raise AssertionError("1 / 0 did not fail")
+        except psycopg2.errors.DivisionByZero:
+            pass
+        cur.execute("ROLLBACK TO SAVEPOINT before_error")
+        cur.execute("SELECT name FROM people WHERE id = 1")
+        assert cur.fetchone() == ("Ann",)
+        c.rollback()
+
+
+@check("psycopg2", "scrollable named cursor: scroll relative and absolute (MOVE)")
+def _():
+    with pg2() as c, c.cursor("matrix_scroll2", scrollable=True) as cur:
+        cur.execute("SELECT id FROM people ORDER BY id")
+        assert cur.fetchall() == [(1,), (2,)]
+        cur.scroll(0, mode="absolute")
+        assert cur.fetchone() == (1,)
+        cur.scroll(-1)
+        assert cur.fetchone() == (1,)
+        cur.scroll(2, mode="absolute")
+        assert cur.fetchone() is None
+
+
 @check("psycopg2", "information_schema: columns with PostgreSQL types")
 def _():
     with pg2() as c, c.cursor() as cur:
@@ -250,6 +278,61 @@ def _():
             c.execute("SELECT 1")
             with c.transaction():  # a SAVEPOINT
                 c.execute("SELECT 2")
+
+
+@check("psycopg", "error in a nested transaction rolls back to its savepoint; the outer one goes on")
+def _():
+    with pg3(autocommit=True) as c:
+        with c.transaction():
+            try:
+                with c.transaction():  # SAVEPOINT; ROLLBACK TO SAVEPOINT on the error
+                    c.execute("SELECT 1 / 0")
+                raise AssertionError("1 / 0 did not fail")
+            except psycopg.errors.DivisionByZero:
+                pass
+            assert c.execute("SELECT name FROM people WHERE id = 2").fetchone() == ("Bob",)
+            assert c.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS, c.info.transaction_status
+
+
+@check("psycopg", "scrollable server-side cursor (SCROLL, MOVE)")
+def _():
+    with pg3() as c, c.cursor(name="matrix_scroll3", scrollable=True) as cur:
+        cur.execute("SELECT id FROM people ORDER BY id")
+        assert cur.fetchall() == [(1,), (2,)]
+        cur.scroll(0, mode="absolute")
+        assert cur.fetchone() == (1,)
+        cur.scroll(-1)
+        assert cur.fetchmany(5) == [(1,), (2,)]
+
+
+@check("psycopg", "prepared statements evicted from the driver's cache; DEALLOCATE ALL")
+def _():
+    with pg3(prepare_threshold=0) as c:
+        c.prepared_max = 2
+        for round_ in range(2):
+            for i in range(5):
+                got = c.execute(f"SELECT %s::int + {i}", (round_,)).fetchone()
+                assert got == (round_ + i,), got
+        c.execute("DEALLOCATE ALL")
+        assert c.execute("SELECT %s::int + 1", (1,)).fetchone() == (2,)
+
+
+@check("psycopg", "DISCARD ALL resets settings, cursors and prepared statements")
+def _():
+    with pg3(autocommit=True) as c:
+        c.execute("SET application_name = 'matrix_discard'")
+        c.execute("PREPARE matrix_two AS SELECT 2")
+        c.execute("DECLARE matrix_held CURSOR WITH HOLD FOR SELECT 1")
+        c.execute("DISCARD ALL")
+        got = c.execute("SHOW application_name").fetchone()
+        assert got == ("",), got
+        for gone, error in (("EXECUTE matrix_two", psycopg.errors.InvalidSqlStatementName),
+                            ("FETCH 1 FROM matrix_held", psycopg.errors.InvalidCursorName)):
+            try:
+                c.execute(gone)
+                raise AssertionError(f"{gone} still works")
+            except error:
+                pass
 
 
 # ---------------------------------------------------------------- Metabase and Grafana (psycopg)
@@ -546,6 +629,22 @@ async def _():
     c = await asyncpg.connect(asyncpg_url(DSN))
     try:
         assert await c.fetchval("SELECT $1::int8[]", [1, 2]) == [1, 2]
+    finally:
+        await c.close()
+
+
+@check("asyncpg", "nested transaction: an error rolls back to the savepoint")
+async def _():
+    c = await asyncpg.connect(asyncpg_url(DSN))
+    try:
+        async with c.transaction():
+            try:
+                async with c.transaction():
+                    await c.fetchval("SELECT 1 / 0")
+                raise AssertionError("1 / 0 did not fail")
+            except asyncpg.DivisionByZeroError:
+                pass
+            assert await c.fetchval("SELECT name FROM people WHERE id = $1", 1) == "Ann"
     finally:
         await c.close()
 

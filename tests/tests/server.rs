@@ -447,6 +447,16 @@ async fn savepoints_revive_a_failed_block_on_both_protocols() {
     }
     let one: i64 = tx.query_one("SELECT 1::bigint", &[]).await.unwrap().get(0);
     assert_eq!(one, 1, "the outer block runs again after ROLLBACK TO");
+    // The same through Parse / Bind / Execute (pgjdbc's way; tokio-postgres
+    // rolls a savepoint back with a simple query).
+    tx.execute("SAVEPOINT extended", &[]).await.unwrap();
+    let err = tx.execute("SELECT 1 / 0", &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "22012", "{err:?}");
+    tx.execute("ROLLBACK TO SAVEPOINT extended", &[])
+        .await
+        .unwrap();
+    let two: i64 = tx.query_one("SELECT 2::bigint", &[]).await.unwrap().get(0);
+    assert_eq!(two, 2, "the block runs again after an extended ROLLBACK TO");
     let err = tx
         .execute("ROLLBACK TO SAVEPOINT nosuch", &[])
         .await
