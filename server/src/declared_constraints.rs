@@ -150,6 +150,7 @@ impl DeclaredConstraints {
         table: &TableIdent,
         columns: &[String],
         store: &DeltaTableStore,
+        current_schema: &str,
     ) -> ServerResult<TableConstraints> {
         let check_columns = |names: &[String]| -> ServerResult<()> {
             match names.iter().find(|n| !columns.contains(n)) {
@@ -186,7 +187,7 @@ impl DeclaredConstraints {
         }
         for fk in self.foreign_keys {
             check_columns(&fk.columns)?;
-            let referenced = crate::engine::table_ident(&fk.table)?;
+            let referenced = crate::engine::table_ident(&fk.table, current_schema)?;
             // A table may reference its own keys.
             let (target_columns, target) = if referenced == *table {
                 (columns.to_vec(), resolved.clone())

@@ -18,6 +18,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use lakehouse_catalog::{DEFAULT_SCHEMA, Lineage, TableIdent, WriteMode};
 use lakehouse_ingest::pg_copy::{self, CopyInFormat};
+use lakehouse_udfs::search_path;
 use pgwire::api::results::Tag;
 
 use crate::declared_constraints::DeclaredConstraints;
@@ -25,6 +26,7 @@ use crate::error::{ServerError, ServerResult};
 use crate::prepared::ProtocolStatements;
 use crate::server::ServerState;
 use crate::session::{CopyIn, Session};
+use crate::settings::SharedSettings;
 use crate::statement::{Command, CommentTarget, CopyFormat, CopyKind, CopyOutSource, command_tag};
 use crate::transaction::Block;
 
@@ -70,6 +72,7 @@ pub async fn execute(
     params: Option<BindParams<'_>>,
     connection: &Connection<'_>,
 ) -> ServerResult<Output> {
+    follow_search_path(state, session);
     let block = connection.block;
     if block == Block::Failed
         && !matches!(
@@ -415,12 +418,46 @@ fn affected_rows(batches: &[RecordBatch]) -> usize {
         .sum()
 }
 
-/// Resolves a DataFusion table reference against the session's defaults.
-fn ident_of(reference: &TableReference) -> TableIdent {
+/// Resolves a DataFusion table reference, unqualified in `current_schema`.
+fn ident_of(reference: &TableReference, current_schema: &str) -> TableIdent {
     TableIdent::new(
-        reference.schema().unwrap_or(DEFAULT_SCHEMA),
+        reference.schema().unwrap_or(current_schema),
         reference.table(),
     )
+}
+
+/// Where unqualified names resolve and CREATE TABLE creates: DataFusion's
+/// default schema, which [`follow_search_path`] keeps on the search path.
+pub(crate) fn current_schema(session: &Session) -> String {
+    session
+        .ctx
+        .state_ref()
+        .read()
+        .config_options()
+        .catalog
+        .default_schema
+        .clone()
+}
+
+/// Points DataFusion's default schema at the session's current schema (the
+/// first existing schema of its `search_path`, `public` when none exists), so
+/// `SET search_path`, `set_config()` and `options=-csearch_path=...` decide
+/// where unqualified names resolve. Run before planning each statement: the
+/// path or the schemas may have changed since the last one.
+pub fn follow_search_path(state: &ServerState, session: &Session) {
+    let settings = SharedSettings(session.settings.clone());
+    let schema = search_path::current_schema(&settings, state.catalog.store())
+        .unwrap_or_else(|| DEFAULT_SCHEMA.to_string());
+    if current_schema(session) != schema {
+        session
+            .ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .catalog
+            .default_schema = schema;
+    }
 }
 
 /// `CREATE TABLE` (empty, with column definitions) and `CREATE TABLE AS`:
@@ -431,7 +468,7 @@ async fn create_table(
     create: datafusion::logical_expr::CreateMemoryTable,
     declared: DeclaredConstraints,
 ) -> ServerResult<Output> {
-    let ident = ident_of(&create.name);
+    let ident = ident_of(&create.name, &current_schema(session));
     let store = state.catalog.store();
     let exists = store.table_exists(&ident);
     if exists && create.if_not_exists {
@@ -444,7 +481,9 @@ async fn create_table(
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let constraints = declared.resolve(&ident, &columns, store).await?;
+    let constraints = declared
+        .resolve(&ident, &columns, store, &current_schema(session))
+        .await?;
     let is_empty_definition = matches!(
         create.input.as_ref(),
         LogicalPlan::EmptyRelation(e) if !e.produce_one_row
@@ -512,13 +551,13 @@ async fn comment_on(
     let store = state.catalog.store();
     match target {
         CommentTarget::Table(name) => {
-            let ident = table_ident(&name)?;
+            let ident = table_ident(&name, &current_schema(session))?;
             store
                 .set_table_comment(&ident, comment, &session.user)
                 .await?
         }
         CommentTarget::Column(table, column) => {
-            let ident = table_ident(&table)?;
+            let ident = table_ident(&table, &current_schema(session))?;
             let column = if column.quote_style.is_none() {
                 column.value.to_lowercase()
             } else {
@@ -532,9 +571,9 @@ async fn comment_on(
     Ok(Output::Done(Tag::new("COMMENT")))
 }
 
-/// The table a parsed name denotes, unqualified names in `public`.
-pub(crate) fn table_ident(name: &ObjectName) -> ServerResult<TableIdent> {
-    Ok(ident_of(&table_reference(name)?))
+/// The table a parsed name denotes, unqualified in `current_schema`.
+pub(crate) fn table_ident(name: &ObjectName, current_schema: &str) -> ServerResult<TableIdent> {
+    Ok(ident_of(&table_reference(name)?, current_schema))
 }
 
 /// Turns a parsed object name into a table reference, folding unquoted
@@ -612,7 +651,7 @@ async fn copy_from_start(
     };
     let columns = copy_schema.fields().len();
     *session.copy_in.lock().await = Some(CopyIn {
-        target: ident_of(&reference),
+        target: ident_of(&reference, &current_schema(session)),
         table_schema,
         copy_schema,
         format: in_format,

@@ -461,6 +461,7 @@ impl LakehouseHandler {
         session: &Session,
         command: &Command,
     ) -> ServerResult<(Option<SchemaRef>, Vec<Option<DataType>>)> {
+        engine::follow_search_path(&self.state, session);
         match command {
             Command::Show(name) => {
                 let fields = match name {

@@ -223,15 +223,18 @@ async fn every_client_check_that_passes_on_postgres_passes_on_lakehouse() {
         ),
     );
 
+    // lakehouse: the same schema, reached the same way (startup options).
     let server = TestServer::start();
     server
         .client()
         .await
-        .batch_execute(SETUP)
+        .batch_execute(&format!(
+            "CREATE SCHEMA lh_matrix; SET search_path = lh_matrix; {SETUP}"
+        ))
         .await
         .expect("lakehouse tables");
     let dsn = format!(
-        "host=127.0.0.1 port={} user={} password={} dbname=lakehouse",
+        "host=127.0.0.1 port={} user={} password={} dbname=lakehouse options=-csearch_path=lh_matrix",
         server.port,
         lakehouse_tests::USER,
         lakehouse_tests::PASSWORD
@@ -244,7 +247,7 @@ async fn every_client_check_that_passes_on_postgres_passes_on_lakehouse() {
             lakehouse_tests::USER,
             lakehouse_tests::PASSWORD,
             "lakehouse",
-            "",
+            "-csearch_path=lh_matrix",
         ),
     );
     pg.batch_execute("DROP SCHEMA IF EXISTS lh_matrix CASCADE")

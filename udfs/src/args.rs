@@ -3,7 +3,7 @@
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Expr;
 
-use lakehouse_catalog::{DEFAULT_SCHEMA, TableIdent};
+use lakehouse_catalog::TableIdent;
 
 use crate::UdfError;
 
@@ -220,11 +220,16 @@ pub fn option_bool(function: &'static str, key: &str, value: &str) -> Result<boo
     }
 }
 
-/// A table named `name` or `schema.name`.
-pub fn table_ident(text: &str, function: &'static str, what: &str) -> Result<TableIdent, UdfError> {
+/// A table named `name` (in `default_schema`) or `schema.name`.
+pub fn table_ident(
+    text: &str,
+    default_schema: &str,
+    function: &'static str,
+    what: &str,
+) -> Result<TableIdent, UdfError> {
     let parts: Vec<&str> = text.split('.').collect();
     let ident = match parts.as_slice() {
-        [table] => TableIdent::new(DEFAULT_SCHEMA, *table),
+        [table] => TableIdent::new(default_schema, *table),
         [schema, table] => TableIdent::new(*schema, *table),
         _ => {
             return Err(invalid(

@@ -17,6 +17,9 @@ use datafusion::logical_expr::{
 };
 use lakehouse_catalog::pg_catalog::PgAnnotations;
 
+use crate::search_path::schemas_searched;
+use crate::session_settings::SessionSettings;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Lookup {
     ObjDescription,
@@ -36,6 +39,9 @@ pub struct CatalogLookup {
     lookup: Lookup,
     signature: Signature,
     annotations: PgAnnotations,
+    /// The session's search path decides how constraint definitions name
+    /// referenced tables.
+    settings: Arc<dyn SessionSettings>,
 }
 
 impl PartialEq for CatalogLookup {
@@ -51,7 +57,10 @@ impl std::hash::Hash for CatalogLookup {
 }
 
 /// The lookups, over one snapshot.
-pub fn catalog_lookup_functions(annotations: &PgAnnotations) -> Vec<ScalarUDF> {
+pub fn catalog_lookup_functions(
+    annotations: &PgAnnotations,
+    settings: &Arc<dyn SessionSettings>,
+) -> Vec<ScalarUDF> {
     [
         Lookup::ObjDescription,
         Lookup::ColDescription,
@@ -66,6 +75,7 @@ pub fn catalog_lookup_functions(annotations: &PgAnnotations) -> Vec<ScalarUDF> {
             lookup,
             signature: Signature::user_defined(Volatility::Stable),
             annotations: annotations.clone(),
+            settings: settings.clone(),
         })
     })
     .collect()
@@ -141,6 +151,10 @@ impl ScalarUDFImpl for CatalogLookup {
                 .collect();
             return Ok(ColumnarValue::Array(Arc::new(sizes)));
         }
+        let searched = match self.lookup {
+            Lookup::ConstraintDef => schemas_searched(self.settings.as_ref()),
+            _ => Vec::new(),
+        };
         let out: StringArray = (0..rows)
             .map(|row| {
                 if oids.is_null(row) {
@@ -164,7 +178,7 @@ impl ScalarUDFImpl for CatalogLookup {
                         let column = i32::try_from(columns.value(row)).ok()?;
                         self.annotations.description(oid, column)
                     }
-                    Lookup::ConstraintDef => self.annotations.constraint_def(oid),
+                    Lookup::ConstraintDef => self.annotations.constraint_def(oid, &searched),
                     Lookup::TriggerDef | Lookup::TableSize => None,
                     Lookup::IndexDef => {
                         let column = match arrays.get(1) {

@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock};
 use chrono::Utc;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{TableFunctionImpl, TableProvider};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::error::Result;
 use datafusion::execution::context::SessionState;
@@ -81,7 +81,8 @@ struct Request {
     quantization: Quantization,
 }
 
-fn parse(call: &[Expr]) -> Result<Request, UdfError> {
+/// The call's arguments; an unqualified table is in `default_schema`.
+fn parse(call: &[Expr], default_schema: &str) -> Result<Request, UdfError> {
     if !(3..=4).contains(&call.len()) {
         return Err(UdfError::InvalidArgument {
             function: FUNCTION,
@@ -96,6 +97,7 @@ fn parse(call: &[Expr]) -> Result<Request, UdfError> {
         name: args::required_text(call, 0, FUNCTION, "name")?,
         source: args::table_ident(
             &args::required_text(call, 1, FUNCTION, "table")?,
+            default_schema,
             FUNCTION,
             "table",
         )?,
@@ -141,8 +143,9 @@ fn parse(call: &[Expr]) -> Result<Request, UdfError> {
 }
 
 impl TableFunctionImpl for CreateVectorIndex {
-    fn call(&self, call: &[Expr]) -> Result<Arc<dyn TableProvider>> {
-        let request = parse(call)?;
+    fn call_with_args(&self, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let default_schema = &call.session().config().options().catalog.default_schema;
+        let request = parse(call.exprs(), default_schema)?;
         let label = format!(
             "CreateVectorIndexExec: name={}, source={}({})",
             request.name, request.source, request.text_column

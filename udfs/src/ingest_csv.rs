@@ -13,7 +13,7 @@ use std::time::Instant;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
-use datafusion::catalog::{TableFunctionImpl, TableProvider};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{ScalarValue, plan_err};
 use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
@@ -67,7 +67,11 @@ struct IngestRequest {
 }
 
 impl TableFunctionImpl for IngestCsv {
-    fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+    fn call_with_args(&self, call: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let args = call.exprs();
+        // An unqualified dataset goes where CREATE TABLE would put it: the
+        // session's current schema (first existing schema of its search_path).
+        let default_schema = &call.session().config().options().catalog.default_schema;
         if !(2..=3).contains(&args.len()) {
             return plan_err!(
                 "ingest_csv(path, dataset [, options]) takes 2 or 3 arguments, got {}",
@@ -82,7 +86,7 @@ impl TableFunctionImpl for IngestCsv {
         };
         let request = IngestRequest {
             path,
-            target: args::table_ident(&dataset, "ingest_csv", "dataset")?,
+            target: args::table_ident(&dataset, default_schema, "ingest_csv", "dataset")?,
             options,
         };
         let label = format!(

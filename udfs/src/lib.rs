@@ -28,6 +28,7 @@ mod catalog_lookups;
 mod column_names;
 mod constant_text;
 mod create_vector_index;
+mod current_schema;
 mod current_setting;
 mod deferred;
 mod embed;
@@ -53,6 +54,7 @@ mod rag;
 mod regclass_name;
 mod regtype_names;
 mod retrieval;
+pub mod search_path;
 mod session_settings;
 mod session_user;
 mod to_regclass;
@@ -133,7 +135,7 @@ pub fn register_session_functions(
     ctx.register_udf(vector_literal::vector_literal());
     ctx.register_udf(to_regtype::to_regtype(env.type_oids.clone()));
     ctx.register_udf(regtype_names::regtype_names(env.type_oids.clone()));
-    for udf in catalog_lookups::catalog_lookup_functions(&env.pg_annotations) {
+    for udf in catalog_lookups::catalog_lookup_functions(&env.pg_annotations, &session.settings) {
         ctx.register_udf(udf);
     }
     ctx.register_udf(column_names::column_names(env.pg_annotations.clone()));
@@ -149,6 +151,9 @@ pub fn register_session_functions(
         env.pg_annotations.clone(),
         session.settings.clone(),
     ));
+    for udf in current_schema::current_schema_functions(&env.store, &session.settings) {
+        ctx.register_udf(udf);
+    }
     for udf in current_setting::setting_functions(session.settings.clone()) {
         ctx.register_udf(udf);
     }

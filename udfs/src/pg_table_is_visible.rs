@@ -16,8 +16,8 @@ use datafusion::logical_expr::{
 };
 use lakehouse_catalog::pg_catalog::PgAnnotations;
 
+use crate::search_path::schemas_searched;
 use crate::session_settings::SessionSettings;
-use crate::to_regclass::schemas_searched;
 
 #[derive(Debug)]
 pub struct PgTableIsVisible {

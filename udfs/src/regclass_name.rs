@@ -49,7 +49,7 @@ impl ScalarUDFImpl for RegclassName {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let searched = crate::to_regclass::schemas_searched(self.settings.as_ref());
+        let searched = crate::search_path::schemas_searched(self.settings.as_ref());
         let names: StringArray = per_oid(&args.args[0], args.number_rows, |oid| {
             let name = i32::try_from(oid)
                 .ok()

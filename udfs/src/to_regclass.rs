@@ -20,6 +20,7 @@ use datafusion::logical_expr::{
 use datafusion_pg_catalog::pg_catalog::oid_field::{OID_ALIAS_KEY, kind};
 use lakehouse_catalog::pg_catalog::PgAnnotations;
 
+use crate::search_path::schemas_searched;
 use crate::session_settings::SessionSettings;
 
 #[derive(Debug)]
@@ -57,23 +58,6 @@ fn name_parts(name: &str) -> Option<Vec<String>> {
         }
     }
     (!quoted && parts.iter().all(|p| !p.is_empty())).then_some(parts)
-}
-
-/// The schemas an unqualified name is looked up in: pg_catalog, then the
-/// session's `search_path` (`$user` is the session's role).
-pub fn schemas_searched(settings: &dyn SessionSettings) -> Vec<String> {
-    let path = settings.get("search_path").unwrap_or_default();
-    let user = settings.get("session_authorization").unwrap_or_default();
-    std::iter::once("pg_catalog".to_string())
-        .chain(path.split(',').map(|s| {
-            let s = s.trim().trim_matches('"');
-            if s == "$user" {
-                user.clone()
-            } else {
-                s.to_string()
-            }
-        }))
-        .collect()
 }
 
 impl ToRegclass {

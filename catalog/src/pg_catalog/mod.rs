@@ -32,6 +32,7 @@ use datafusion::error::Result;
 use crate::roles::RoleStore;
 use crate::system::{ComputedTable, SystemTable};
 use crate::{DeltaTableStore, TableDefinition};
+use pg_constraint::ConstraintDefinition;
 use relation_oids::RelationOids;
 
 pub use pg_roles::{default_owner, role_oid};
@@ -57,7 +58,7 @@ struct AnnotationSnapshot {
     /// (objoid, objsubid) -> comment, for relations (classoid pg_class).
     descriptions: HashMap<(i32, i32), String>,
     /// Constraint oid -> `pg_get_constraintdef` text.
-    constraint_defs: HashMap<i32, String>,
+    constraint_defs: HashMap<i32, ConstraintDefinition>,
     /// Index oid -> `pg_get_indexdef(oid, n)` for n = 0 (the whole), 1, 2...
     index_defs: HashMap<i32, Vec<String>>,
     /// Table oid -> bytes of its data files.
@@ -74,9 +75,24 @@ impl PgAnnotations {
         self.0.read().ok()?.descriptions.get(&(oid, subid)).cloned()
     }
 
-    /// The definition of a constraint, as `pg_get_constraintdef` prints it.
-    pub fn constraint_def(&self, oid: i32) -> Option<String> {
-        self.0.read().ok()?.constraint_defs.get(&oid).cloned()
+    /// The definition of a constraint, as `pg_get_constraintdef` prints it for
+    /// a session that looks up unqualified names in `searched` (in order): a
+    /// referenced table is qualified unless the first schema holding its name
+    /// is its own, as PostgreSQL does.
+    pub fn constraint_def(&self, oid: i32, searched: &[String]) -> Option<String> {
+        let snapshot = self.0.read().ok()?;
+        let definition = snapshot.constraint_defs.get(&oid)?;
+        let visible = |(schema, table): &(String, String)| {
+            searched.iter().find(|s| {
+                snapshot
+                    .relations
+                    .contains_key(&((*s).clone(), table.clone()))
+            }) == Some(schema)
+        };
+        Some(match &definition.referenced {
+            Some(referenced) if !visible(referenced) => definition.qualified.clone(),
+            _ => definition.unqualified.clone(),
+        })
     }
 
     /// `pg_table_size(oid)`: the bytes of a table's data files.

@@ -29,10 +29,20 @@ pub(super) struct ConstraintRow {
     pub relid: i32,
     pub key: Vec<i16>,
     pub columns: Vec<String>,
-    /// Foreign keys: the referenced table's oid, attnums and display name.
-    referenced: Option<(i32, Vec<i16>, String, Vec<String>)>,
+    /// Foreign keys: the key they reference.
+    referenced: Option<ReferencedKey>,
     /// Foreign keys: the index of the referenced key (PostgreSQL's `conindid`).
     referenced_index: Option<i32>,
+}
+
+/// The key a foreign key references.
+#[derive(Debug, Clone)]
+struct ReferencedKey {
+    oid: i32,
+    attnums: Vec<i16>,
+    /// (schema, name) of the referenced table.
+    table: (String, String),
+    columns: Vec<String>,
 }
 
 impl ConstraintRow {
@@ -45,18 +55,46 @@ impl ConstraintRow {
         self.contype == "p"
     }
 
-    /// What `pg_get_constraintdef(oid)` prints.
-    pub(super) fn definition(&self) -> String {
+    /// What `pg_get_constraintdef(oid)` prints; PostgreSQL qualifies the
+    /// referenced table only when the search path does not find it.
+    pub(super) fn definition(&self) -> ConstraintDefinition {
         let columns = quoted_list(&self.columns);
-        match (self.contype, &self.referenced) {
+        let text = |table: &str| match (self.contype, &self.referenced) {
             ("p", _) => format!("PRIMARY KEY ({columns})"),
-            ("f", Some((_, _, table, referenced))) => format!(
+            ("f", Some(key)) => format!(
                 "FOREIGN KEY ({columns}) REFERENCES {table}({})",
-                quoted_list(referenced)
+                quoted_list(&key.columns)
             ),
             _ => format!("UNIQUE ({columns})"),
+        };
+        match &self.referenced {
+            Some(ReferencedKey {
+                table: (schema, table),
+                ..
+            }) => ConstraintDefinition {
+                unqualified: text(&quote_ident(table)),
+                qualified: text(&format!("{}.{}", quote_ident(schema), quote_ident(table))),
+                referenced: Some((schema.clone(), table.clone())),
+            },
+            None => ConstraintDefinition {
+                unqualified: text(""),
+                qualified: text(""),
+                referenced: None,
+            },
         }
     }
+}
+
+/// `pg_get_constraintdef` of one constraint, in both forms: which one a
+/// session sees depends on its search path (see `PgAnnotations::constraint_def`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConstraintDefinition {
+    /// The referenced table by its name alone.
+    pub unqualified: String,
+    /// The referenced table as `schema.name`.
+    pub qualified: String,
+    /// Foreign keys: the referenced table's (schema, name).
+    pub referenced: Option<(String, String)>,
 }
 
 /// An identifier as PostgreSQL prints it: quoted unless plain lower case.
@@ -147,15 +185,6 @@ pub(super) fn constraint_rows(
                         + position as i32,
                 )
             });
-            let display = if target.schema == crate::DEFAULT_SCHEMA {
-                quote_ident(&target.table)
-            } else {
-                format!(
-                    "{}.{}",
-                    quote_ident(&target.schema),
-                    quote_ident(&target.table)
-                )
-            };
             rows.push(ConstraintRow {
                 oid: oid(),
                 name: fk.name.clone(),
@@ -168,15 +197,16 @@ pub(super) fn constraint_rows(
                     .map(|c| attnum(&table.columns, c))
                     .collect(),
                 columns: fk.columns.clone(),
-                referenced: Some((
-                    referenced_oid.unwrap_or(0),
-                    fk.referenced_columns
+                referenced: Some(ReferencedKey {
+                    oid: referenced_oid.unwrap_or(0),
+                    attnums: fk
+                        .referenced_columns
                         .iter()
                         .map(|c| attnum(&referenced_columns, c))
                         .collect(),
-                    display,
-                    fk.referenced_columns.clone(),
-                )),
+                    table: (target.schema.clone(), target.table.clone()),
+                    columns: fk.referenced_columns.clone(),
+                }),
                 referenced_index,
             });
         }
@@ -267,7 +297,7 @@ pub(super) fn batch(snapshot: &CatalogSnapshot) -> Result<RecordBatch> {
             }
         }),
         int4(&|_| 0),
-        int4(&|r| r.referenced.as_ref().map_or(0, |(oid, ..)| *oid)),
+        int4(&|r| r.referenced.as_ref().map_or(0, |key| key.oid)),
         // No action, no action, MATCH SIMPLE: PostgreSQL's defaults.
         text(&|r| Some(if is_fk(r) { "a" } else { " " })),
         text(&|r| Some(if is_fk(r) { "a" } else { " " })),
@@ -276,7 +306,7 @@ pub(super) fn batch(snapshot: &CatalogSnapshot) -> Result<RecordBatch> {
         Arc::new(Int16Array::from(vec![0i16; n])),
         constant_bool(true),
         int2_list(&|r| Some(r.key.as_slice())),
-        int2_list(&|r| r.referenced.as_ref().map(|(_, key, ..)| key.as_slice())),
+        int2_list(&|r| r.referenced.as_ref().map(|key| key.attnums.as_slice())),
         nulls(),
         nulls(),
         nulls(),
