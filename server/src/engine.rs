@@ -323,6 +323,7 @@ pub async fn plan(
             .await?;
     }
     let mut statement = statement;
+    crate::path_lookup::qualify_from_search_path(session, &mut statement);
     let mut plan = plan_statement(session, statement.clone()).await?;
     // `x = ANY($n)` with an untyped parameter was planned as text[] (see
     // compat_rewrite); where `x` is not text, the parameter is an array of

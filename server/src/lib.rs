@@ -15,6 +15,7 @@ mod error;
 mod fetch_syntax;
 mod handler;
 mod params;
+mod path_lookup;
 mod pg_text;
 mod prepared;
 mod server;
