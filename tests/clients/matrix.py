@@ -446,7 +446,8 @@ def psql_shape(text, mode):
     """psql's display with the session's schema, database, user (and a table's
     access method) masked: all of
     it ("describe"), of a listing its title, header and the rows naming a matrix
-    table or the schema ("listing"), or only the title and header ("header")."""
+    table or the schema ("listing"), the row of the session's own role ("own
+    role"), or only the title and header ("header")."""
     s = session_names()
     masks = {s["db"]: "<name>", s["user"]: "<name>", s["schema"]: "<schema>"}
     lines = []
@@ -462,6 +463,8 @@ def psql_shape(text, mode):
             break
         is_row = len(cells) > 1 and i > 1
         if mode == "listing" and is_row and not any(c in MATRIX_TABLES or c == "<schema>" for c in cells):
+            continue
+        if mode == "own role" and is_row and cells[0] != "<name>":
             continue
         lines.append("|".join(cells))
     if mode == "listing" and len(lines) <= 2:
@@ -479,7 +482,7 @@ PSQL_DISPLAYS = [
     ("\\dn", "listing"),
     ("\\df", "listing"),
     ("\\dv", "listing"),
-    ("\\du", "header"),
+    ("\\du", "own role"),
     ("\\dT", "listing"),
 ]
 

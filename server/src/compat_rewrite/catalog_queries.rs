@@ -198,8 +198,8 @@ pub(super) fn computed_regclass_casts(statement: &mut Statement) -> bool {
 
 /// `ARRAY(SELECT e FROM ... [ORDER BY o])`, which DataFusion does not know:
 /// - as a select-list item (psql's `\du` member list) ->
-///   `(SELECT array_agg(e [ORDER BY o]) FROM ...)`; no row gives NULL where
-///   PostgreSQL gives `{}`;
+///   `coalesce((SELECT array_agg(e [ORDER BY o]) FROM ...), make_array())`
+///   (array_agg of no rows is NULL; ARRAY() of none is `{}`);
 /// - over `unnest(x.reloptions)` (psql's `\d+` toast options: lakehouse has no
 ///   TOAST tables, so the joined toast relation is always missing) -> a NULL
 ///   `text[]`, which `||` leaves out as PostgreSQL does `{}`.
@@ -244,7 +244,7 @@ pub(super) fn array_subqueries(statement: &mut Statement) -> bool {
             .and_then(|mut p| p.parse_expr())
             .ok()?;
         inner.projection = vec![SelectItem::UnnamedExpr(aggregate)];
-        let sql = format!("({inner})");
+        let sql = format!("coalesce(({inner}), make_array())");
         Parser::new(&PostgreSqlDialect {})
             .try_with_sql(&sql)
             .and_then(|mut p| p.parse_expr())
