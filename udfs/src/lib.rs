@@ -40,6 +40,7 @@ mod hnsw_best;
 mod hnsw_eval_autogen;
 mod hnsw_trial;
 mod import_roots;
+mod in_array;
 mod ingest_csv;
 mod models;
 mod notices;
@@ -126,6 +127,7 @@ pub fn register_session_functions(
     }
     ctx.register_udf(pg_size_pretty::pg_size_pretty());
     ctx.register_udf(format::format());
+    ctx.register_udf(in_array::in_array());
     ctx.register_udf(pg_get_expr::pg_get_expr());
     ctx.register_udf(pg_get_userbyid::pg_get_userbyid(env.roles.clone()));
     ctx.register_udf(pg_expandarray::pg_expandarray());

@@ -324,7 +324,7 @@ mod tests {
         );
         assert_eq!(
             rewrite("SELECT a AS x FROM t ORDER BY CASE WHEN a IN (SELECT b FROM u) THEN 0 ELSE 1 END, 1 LIMIT 5").sql,
-            "SELECT a AS x FROM (SELECT *, CASE WHEN array_has((SELECT array_agg(__v) FROM (SELECT b FROM u) AS __in (__v)), a) THEN 0 ELSE 1 END AS __order_1 FROM t) AS __ordered ORDER BY __order_1, 1 LIMIT 5"
+            "SELECT a AS x FROM (SELECT *, CASE WHEN in_array((SELECT array_agg(__v) FROM (SELECT b FROM u) AS __in (__v)), a) THEN 0 ELSE 1 END AS __order_1 FROM t) AS __ordered ORDER BY __order_1, 1 LIMIT 5"
         );
         let aggregated = "SELECT t.a FROM t WHERE (SELECT count(*) = 0 FROM u WHERE u.id = t.id)";
         assert_eq!(rewrite(aggregated).sql, aggregated);

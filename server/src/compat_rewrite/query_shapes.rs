@@ -169,10 +169,9 @@ pub(super) fn subqueries_in_order_by(statement: &mut Statement) -> bool {
 }
 
 /// `x [NOT] IN (SELECT v ...)` in a select-list item or an ORDER BY key ->
-/// `[NOT] array_has((SELECT array_agg(v) FROM (SELECT v ...) AS __in(v)), x)`:
+/// `[NOT] in_array((SELECT array_agg(v) FROM (SELECT v ...) AS __in(v)), x)`:
 /// DataFusion plans IN subqueries only in filters and joins, but a scalar
-/// subquery anywhere. (Where `x` is NULL or the list holds NULLs, IN is NULL
-/// and this false: the same in a CASE condition, Grafana's use.)
+/// subquery anywhere; `in_array` keeps IN's NULL rules.
 pub(super) fn selected_in_subqueries(statement: &mut Statement) -> bool {
     fn as_array_lookup(expr: &mut Expr) -> bool {
         let mut changed = false;
@@ -184,7 +183,7 @@ pub(super) fn selected_in_subqueries(statement: &mut Statement) -> bool {
             } = e
             {
                 let sql = format!(
-                    "{}array_has((SELECT array_agg(__v) FROM ({subquery}) AS __in(__v)), {needle})",
+                    "{}in_array((SELECT array_agg(__v) FROM ({subquery}) AS __in(__v)), {needle})",
                     if *negated { "NOT " } else { "" }
                 );
                 if let Ok(lookup) = Parser::new(&PostgreSqlDialect {})
@@ -213,9 +212,38 @@ pub(super) fn selected_in_subqueries(statement: &mut Statement) -> bool {
         }
     }
     if let SetExpr::Select(select) = query.body.as_mut() {
+        let mut taken: Vec<String> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                _ => None,
+            })
+            .collect();
         for item in &mut select.projection {
-            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
-                changed |= as_array_lookup(e);
+            match item {
+                SelectItem::ExprWithAlias { expr, .. } => changed |= as_array_lookup(expr),
+                SelectItem::UnnamedExpr(expr) => {
+                    let written = expr.to_string();
+                    if as_array_lookup(expr) {
+                        changed = true;
+                        // PostgreSQL names the column `?column?` (or the
+                        // function's name); DataFusion would name every such
+                        // lookup on one needle alike and refuse the repeat,
+                        // so a repeat is named by the expression as written.
+                        let name = if taken.iter().any(|t| t == "?column?") {
+                            written
+                        } else {
+                            "?column?".to_string()
+                        };
+                        taken.push(name.clone());
+                        *item = SelectItem::ExprWithAlias {
+                            expr: expr.clone(),
+                            alias: Ident::with_quote('"', name),
+                        };
+                    }
+                }
+                _ => {}
             }
         }
     }
