@@ -311,9 +311,11 @@ pub(super) fn regtype_lists(statement: &mut Statement) -> bool {
 
 /// In select lists (any query level): `column::regclass` -> `regclass_name(column)`,
 /// the name PostgreSQL prints for a regclass (psql's `conrelid::regclass AS
-/// ontable`); and `pg_partition_ancestors(rel)` -> `rel::regclass`: a relation
-/// that is not a partition is its own only ancestor, and lakehouse has no
-/// partitions (psql's "Referenced by" query).
+/// ontable`), and any other `x::regclass` -> `regclass_name(x::regclass)` (a
+/// user's `SELECT 'people'::regclass`; the inner cast is resolved to an oid by
+/// the rewrites that follow); and `pg_partition_ancestors(rel)` ->
+/// `rel::regclass`: a relation that is not a partition is its own only
+/// ancestor, and lakehouse has no partitions (psql's "Referenced by" query).
 pub(super) fn selected_regclass_names(statement: &mut Statement) -> bool {
     struct Names(bool);
     impl VisitorMut for Names {
@@ -332,8 +334,13 @@ pub(super) fn selected_regclass_names(statement: &mut Statement) -> bool {
                         expr: operand,
                         data_type,
                         ..
-                    } if type_name(data_type) == "regclass" && is_column(operand) => {
-                        *expr = call("regclass_name", vec![operand.as_ref().clone()]);
+                    } if type_name(data_type) == "regclass" => {
+                        let oid = if is_column(operand) {
+                            operand.as_ref().clone()
+                        } else {
+                            expr.clone()
+                        };
+                        *expr = call("regclass_name", vec![oid]);
                         self.0 = true;
                     }
                     Expr::Function(f)

@@ -141,15 +141,16 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         changed |= boolean_subqueries_as_exists(statement);
         changed |= regproc_literals(statement);
         changed |= domain_and_composite_lookups(statement);
+        // Before the regclass casts become oids: a selected regclass prints its
+        // name. Not in psql's catalog queries other than constraint listings:
+        // rewriting a statement changes its text, and the pg-catalog parser
+        // answers psql's other catalog queries only as psql writes them.
+        if general || lower.contains("pg_constraint") {
+            changed |= selected_regclass_names(statement);
+        }
         changed |= catalog_regclass_literals(statement);
         changed |= computed_regclass_casts(statement);
         changed |= regtype_lists(statement);
-        // Only in constraint listings: rewriting a statement changes its
-        // text, and psql's other catalog queries are answered by the
-        // pg-catalog parser's blacklist only as psql writes them.
-        if lower.contains("pg_constraint") {
-            changed |= selected_regclass_names(statement);
-        }
         changed |= selected_in_subqueries(statement);
         changed |= subqueries_in_order_by(statement);
         changed |= untyped_any_parameters(statement);
@@ -320,7 +321,7 @@ mod tests {
         );
         assert_eq!(
             rewrite("SELECT col_description(format('%I.%I', s, t)::regclass, 1), 'pg_class'::regclass AS c").sql,
-            "SELECT col_description(to_regclass(format('%I.%I', s, t)), 1) AS \"col_description\", 'pg_catalog.pg_class'::REGCLASS AS c"
+            "SELECT col_description(to_regclass(format('%I.%I', s, t)), 1) AS \"col_description\", regclass_name('pg_catalog.pg_class'::REGCLASS) AS c"
         );
         assert_eq!(
             rewrite("SELECT a AS x FROM t ORDER BY CASE WHEN a IN (SELECT b FROM u) THEN 0 ELSE 1 END, 1 LIMIT 5").sql,
