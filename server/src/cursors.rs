@@ -1,4 +1,4 @@
-//! SQL cursors: `DECLARE name [SCROLL] CURSOR FOR query`, `FETCH` / `MOVE` in
+//! SQL cursors: `DECLARE name [SCROLL] CURSOR [WITH HOLD] FOR query`, `FETCH` / `MOVE` in
 //! every PostgreSQL direction, `CLOSE`.
 //!
 //! psycopg's server-side (named) cursors and ETL tools page through large
@@ -7,8 +7,8 @@
 //! the rows it has read, so it can move backwards and to absolute positions; any
 //! other cursor forgets rows once it has passed them (so one over a huge table
 //! holds little) and refuses to move back, as PostgreSQL does for `NO SCROLL`.
-//! Cursors live until CLOSE or the end of the session (every cursor behaves as
-//! `WITH HOLD`, since each statement commits on its own).
+//! A cursor lives until CLOSE, or the end of its transaction block unless
+//! declared `WITH HOLD` (then until the end of the session), as in PostgreSQL.
 //!
 //! Positions are PostgreSQL's: 0 is before the first row, `k` is on row `k`
 //! (1-based), one past the last row is after the end.
@@ -37,6 +37,8 @@ struct Cursor {
     schema: SchemaRef,
     stream: SendableRecordBatchStream,
     scroll: bool,
+    /// `WITH HOLD`: outlives its transaction block.
+    hold: bool,
     /// Rows read from the stream and still kept, numbered from `dropped + 1`.
     kept: VecDeque<RecordBatch>,
     /// Rows a non-scroll cursor has passed and forgotten.
@@ -214,6 +216,7 @@ impl Cursors {
         &self,
         name: &str,
         scroll: bool,
+        hold: bool,
         schema: SchemaRef,
         stream: SendableRecordBatchStream,
     ) -> ServerResult<()> {
@@ -230,6 +233,7 @@ impl Cursors {
                 schema,
                 stream,
                 scroll,
+                hold,
                 kept: VecDeque::new(),
                 dropped: 0,
                 read: 0,
@@ -260,6 +264,11 @@ impl Cursors {
         let cursor = cursors.get_mut(name).ok_or_else(|| not_found(name))?;
         let rows = cursor.advance(movement).await?;
         Ok((cursor.schema.clone(), rows))
+    }
+
+    /// The transaction block ended: its cursors without `WITH HOLD` close.
+    pub async fn end_transaction(&self) {
+        self.0.lock().await.retain(|_, cursor| cursor.hold);
     }
 
     /// Closes one cursor, or all of them with `None`.
@@ -297,7 +306,7 @@ mod tests {
             .collect();
         let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter(batches));
         let c = Cursors::default();
-        c.declare("c", scroll, schema, Box::pin(stream))
+        c.declare("c", scroll, true, schema, Box::pin(stream))
             .await
             .unwrap();
         c

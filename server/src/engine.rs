@@ -86,6 +86,7 @@ pub async fn execute(
         Command::Begin => Ok(Output::TransactionStart(Tag::new("BEGIN"))),
         Command::Commit | Command::Rollback => {
             session.savepoints.clear();
+            session.cursors.end_transaction().await;
             let tag = match (command, block) {
                 (Command::Commit, Block::Idle | Block::Open) => "COMMIT",
                 _ => "ROLLBACK", // COMMIT of a failed block rolls it back
@@ -167,15 +168,20 @@ pub async fn execute(
         Command::Comment { target, comment } => {
             comment_on(state, session, target, comment.as_deref()).await
         }
+        Command::Declare { hold: false, .. } if block == Block::Idle => Err(ServerError::sql(
+            "25P01",
+            "DECLARE CURSOR can only be used in transaction blocks",
+        )),
         Command::Declare {
             name,
             scroll,
+            hold,
             query,
         } => match run_statement(session, *query, params).await? {
             Output::Rows { schema, stream } => {
                 session
                     .cursors
-                    .declare(&name, scroll, schema, stream)
+                    .declare(&name, scroll, hold, schema, stream)
                     .await?;
                 Ok(Output::Done(Tag::new("DECLARE CURSOR")))
             }

@@ -169,10 +169,11 @@ pub enum Command {
         source: CopyOutSource,
         format: CopyFormat,
     },
-    /// `DECLARE name [SCROLL] CURSOR FOR query`.
+    /// `DECLARE name [SCROLL] CURSOR [WITH HOLD] FOR query`.
     Declare {
         name: String,
         scroll: bool,
+        hold: bool,
         query: Box<Statement>,
     },
     /// `FETCH` (`move_only` false) or `MOVE` (true).
@@ -266,6 +267,7 @@ fn declare(mut stmts: Vec<Declare>) -> ServerResult<Command> {
         (Some(DeclareType::Cursor), Some(query), Some(name)) => Ok(Command::Declare {
             name: sql_name(name),
             scroll: declare.scroll == Some(true),
+            hold: declare.hold == Some(true),
             query: Box::new(Statement::Query(query)),
         }),
         _ => Err(unsupported()),
