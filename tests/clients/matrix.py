@@ -538,6 +538,14 @@ def _():
     return Shape(f"{table!r} {column!r}")
 
 
+@check("psql", "tab completion: \\d, \\dn, schemas, settings, INSERT and COPY targets")
+def _():
+    typed = ["\\d peo\t", "\\dn lh_\t", "SELECT * FROM lh_ma\t", "SET search_pa\t",
+             "INSERT INTO tea\t", "COPY people_c\t"]
+    schema = session_names()["schema"]
+    return Shape("\n".join(psql_completion(t).replace(schema, "<schema>") for t in typed))
+
+
 # ---------------------------------------------------------------- pgcli
 
 
