@@ -139,33 +139,26 @@ mod tests {
 
     #[test]
     fn postgres_forms() {
-        assert_eq!(shown("FETCH FROM c").as_deref(), Some("NEXT c"));
-        assert_eq!(shown("fetch c;").as_deref(), Some("NEXT c"));
-        assert_eq!(
-            shown("FETCH FORWARD 2000 FROM \"c_1\"").as_deref(),
-            Some("FORWARD 2000 \"c_1\"")
-        );
-        assert_eq!(shown("MOVE -2 FROM c").as_deref(), Some("MOVE -2 c"));
-        assert_eq!(
-            shown("MOVE ABSOLUTE 0 IN c").as_deref(),
-            Some("MOVE ABSOLUTE 0 c")
-        );
-        assert_eq!(
-            shown("FETCH BACKWARD FROM c").as_deref(),
-            Some("BACKWARD c")
-        );
-        assert_eq!(
-            shown("FETCH BACKWARD ALL FROM c").as_deref(),
-            Some("BACKWARD ALL c")
-        );
-        assert_eq!(
-            shown("FETCH RELATIVE -1 FROM c").as_deref(),
-            Some("RELATIVE -1 c")
-        );
-        assert_eq!(shown("FETCH PRIOR c").as_deref(), Some("PRIOR c"));
+        for (sql, parsed) in [
+            ("FETCH FROM c", "NEXT c"),
+            ("fetch c;", "NEXT c"),
+            ("FETCH FORWARD 2000 FROM \"c_1\"", "FORWARD 2000 \"c_1\""),
+            ("MOVE -2 FROM c", "MOVE -2 c"),
+            ("MOVE ABSOLUTE 0 IN c", "MOVE ABSOLUTE 0 c"),
+            ("FETCH BACKWARD FROM c", "BACKWARD c"),
+            ("FETCH BACKWARD ALL FROM c", "BACKWARD ALL c"),
+            ("FETCH RELATIVE -1 FROM c", "RELATIVE -1 c"),
+            ("FETCH PRIOR c", "PRIOR c"),
+        ] {
+            assert_eq!(shown(sql).as_deref(), Some(parsed), "{sql}");
+        }
         // Not one FETCH/MOVE: left to the general parser.
-        assert_eq!(shown("SELECT 1"), None);
-        assert_eq!(shown("FETCH 1 FROM c; FETCH 1 FROM c"), None);
-        assert_eq!(shown("MOVE BANANA FROM c"), None);
+        for sql in [
+            "SELECT 1",
+            "FETCH 1 FROM c; FETCH 1 FROM c",
+            "MOVE BANANA FROM c",
+        ] {
+            assert_eq!(shown(sql), None, "{sql}");
+        }
     }
 }

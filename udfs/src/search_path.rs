@@ -73,29 +73,15 @@ mod tests {
     use super::*;
     use crate::session_settings::SettingError;
 
+    /// A session's `search_path` and role.
     #[derive(Debug)]
-    struct Path(&'static str);
+    struct Path(&'static str, &'static str);
 
     impl SessionSettings for Path {
         fn get(&self, name: &str) -> Result<String, SettingError> {
             Ok(match name {
                 "search_path" => self.0.to_string(),
-                _ => "alice".to_string(),
-            })
-        }
-        fn set(&self, _: &str, _: &str) -> Result<(), SettingError> {
-            Ok(())
-        }
-    }
-
-    #[derive(Debug)]
-    struct LakehouseUser;
-
-    impl SessionSettings for LakehouseUser {
-        fn get(&self, name: &str) -> Result<String, SettingError> {
-            Ok(match name {
-                "search_path" => "\"$user\", public".to_string(),
-                _ => "lakehouse".to_string(),
+                _ => self.1.to_string(),
             })
         }
         fn set(&self, _: &str, _: &str) -> Result<(), SettingError> {
@@ -106,18 +92,21 @@ mod tests {
     #[test]
     fn paths_read_like_postgres() {
         assert_eq!(
-            path_schemas(&Path("\"$user\", public")),
+            path_schemas(&Path("\"$user\", public", "alice")),
             ["alice", "public"]
         );
         assert_eq!(
-            path_schemas(&Path("Sales, \"Mixed\"\"Q\"")),
+            path_schemas(&Path("Sales, \"Mixed\"\"Q\"", "alice")),
             ["sales", "Mixed\"Q"]
         );
-        assert_eq!(schemas_searched(&Path("s")), ["pg_catalog", "s"]);
+        assert_eq!(schemas_searched(&Path("s", "alice")), ["pg_catalog", "s"]);
         // The user "lakehouse" has no schema of its own: that name is the system schema's.
-        assert_eq!(path_schemas(&LakehouseUser), ["public"]);
         assert_eq!(
-            schemas_searched(&Path("s, pg_catalog")),
+            path_schemas(&Path("\"$user\", public", "lakehouse")),
+            ["public"]
+        );
+        assert_eq!(
+            schemas_searched(&Path("s, pg_catalog", "alice")),
             ["s", "pg_catalog"]
         );
     }
