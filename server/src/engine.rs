@@ -83,8 +83,20 @@ pub async fn execute(
         return Err(ServerError::InFailedTransaction);
     }
     match command {
-        Command::Begin => Ok(Output::TransactionStart(Tag::new("BEGIN"))),
+        Command::Begin => {
+            if block != Block::Idle {
+                session
+                    .notices
+                    .warn("25001", "there is already a transaction in progress");
+            }
+            Ok(Output::TransactionStart(Tag::new("BEGIN")))
+        }
         Command::Commit | Command::Rollback => {
+            if block == Block::Idle {
+                session
+                    .notices
+                    .warn("25P01", "there is no transaction in progress");
+            }
             session.savepoints.clear();
             session.cursors.end_transaction().await;
             let tag = match (command, block) {

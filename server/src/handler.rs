@@ -365,8 +365,12 @@ where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    for message in session.notices.drain() {
-        let notice = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), message);
+    for notice in session.notices.drain() {
+        let notice = ErrorInfo::new(
+            notice.severity.to_string(),
+            notice.sqlstate.to_string(),
+            notice.message,
+        );
         client
             .feed(PgWireBackendMessage::NoticeResponse(notice.into()))
             .await?;

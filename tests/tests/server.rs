@@ -466,6 +466,21 @@ async fn savepoints_revive_a_failed_block_on_both_protocols() {
     assert_eq!(sqlstate(&err), "25P02", "{err:?}");
     tx.rollback().await.unwrap();
     assert_eq!(simple_rows(&c, "SELECT 3").await.unwrap(), vec![vec!["3"]]);
+
+    // BEGIN inside a block and COMMIT outside one warn, as in PostgreSQL.
+    let (c, notices) = server.client_with_notices().await;
+    c.batch_execute("BEGIN; BEGIN; COMMIT; COMMIT")
+        .await
+        .unwrap();
+    let seen = notices.after_round_trip(&c).await;
+    assert_eq!(
+        seen,
+        [
+            "there is already a transaction in progress",
+            "there is no transaction in progress"
+        ],
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]

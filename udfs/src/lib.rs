@@ -78,7 +78,7 @@ pub use import_roots::ImportRoots;
 pub use ingest_csv::{IngestCsv, ingest_summary_schema};
 pub use lakehouse_models::ModelError;
 pub use models::Models;
-pub use notices::SessionNotices;
+pub use notices::{Notice, SessionNotices};
 pub use session_settings::{SessionSettings, SettingError};
 pub use to_regtype::TypeOids;
 pub use vector_index_build::VectorIndexBuilder;
