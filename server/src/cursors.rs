@@ -39,6 +39,9 @@ struct Cursor {
     scroll: bool,
     /// `WITH HOLD`: outlives its transaction block.
     hold: bool,
+    /// How many savepoints were defined when it was declared: ROLLBACK TO any
+    /// of them undoes the DECLARE and closes it.
+    savepoint_depth: usize,
     /// Rows read from the stream and still kept, numbered from `dropped + 1`.
     kept: VecDeque<RecordBatch>,
     /// Rows a non-scroll cursor has passed and forgotten.
@@ -217,6 +220,7 @@ impl Cursors {
         name: &str,
         scroll: bool,
         hold: bool,
+        savepoint_depth: usize,
         schema: SchemaRef,
         stream: SendableRecordBatchStream,
     ) -> ServerResult<()> {
@@ -234,6 +238,7 @@ impl Cursors {
                 stream,
                 scroll,
                 hold,
+                savepoint_depth,
                 kept: VecDeque::new(),
                 dropped: 0,
                 read: 0,
@@ -271,6 +276,22 @@ impl Cursors {
         self.0.lock().await.retain(|_, cursor| cursor.hold);
     }
 
+    /// `ROLLBACK TO` left `depth` savepoints: cursors declared after them close.
+    pub async fn rolled_back_to(&self, depth: usize) {
+        self.0
+            .lock()
+            .await
+            .retain(|_, cursor| cursor.savepoint_depth < depth);
+    }
+
+    /// `RELEASE` left `depth` savepoints: cursors declared after them now
+    /// belong to the savepoint that encloses them.
+    pub async fn released_to(&self, depth: usize) {
+        for cursor in self.0.lock().await.values_mut() {
+            cursor.savepoint_depth = cursor.savepoint_depth.min(depth);
+        }
+    }
+
     /// Closes one cursor, or all of them with `None`.
     pub async fn close(&self, name: Option<&str>) -> ServerResult<()> {
         let mut cursors = self.0.lock().await;
@@ -306,7 +327,7 @@ mod tests {
             .collect();
         let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter(batches));
         let c = Cursors::default();
-        c.declare("c", scroll, true, schema, Box::pin(stream))
+        c.declare("c", scroll, true, 0, schema, Box::pin(stream))
             .await
             .unwrap();
         c

@@ -110,13 +110,15 @@ pub async fn execute(
             Ok(Output::Done(Tag::new("SAVEPOINT")))
         }
         Command::ReleaseSavepoint(name) => {
-            session.savepoints.release(block, &name)?;
+            let depth = session.savepoints.release(block, &name)?;
+            session.cursors.released_to(depth).await;
             Ok(Output::Done(Tag::new("RELEASE")))
         }
         // The handler reopened a failed block before this runs (see
         // `handler::revives_failed_block`); an unknown name fails it again.
         Command::RollbackToSavepoint(name) => {
-            session.savepoints.rollback_to(block, &name)?;
+            let depth = session.savepoints.rollback_to(block, &name)?;
+            session.cursors.rolled_back_to(depth).await;
             Ok(Output::Done(Tag::new("ROLLBACK")))
         }
         Command::Deallocate(name) => {
@@ -193,7 +195,14 @@ pub async fn execute(
             Output::Rows { schema, stream } => {
                 session
                     .cursors
-                    .declare(&name, scroll, hold, schema, stream)
+                    .declare(
+                        &name,
+                        scroll,
+                        hold,
+                        session.savepoints.depth(),
+                        schema,
+                        stream,
+                    )
                     .await?;
                 Ok(Output::Done(Tag::new("DECLARE CURSOR")))
             }

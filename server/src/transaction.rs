@@ -35,20 +35,28 @@ impl Savepoints {
         Ok(())
     }
 
-    /// `RELEASE SAVEPOINT name`: forgets it and every savepoint defined after it.
-    pub fn release(&self, block: Block, name: &str) -> ServerResult<()> {
+    /// `RELEASE SAVEPOINT name`: forgets it and every savepoint defined after
+    /// it; how many savepoints remain.
+    pub fn release(&self, block: Block, name: &str) -> ServerResult<usize> {
         outside_block_check(block, "RELEASE SAVEPOINT")?;
         let position = self.position(name)?;
         self.with(|s| s.truncate(position));
-        Ok(())
+        Ok(position)
     }
 
-    /// `ROLLBACK TO SAVEPOINT name`: keeps it, forgets the ones defined after it.
-    pub fn rollback_to(&self, block: Block, name: &str) -> ServerResult<()> {
+    /// `ROLLBACK TO SAVEPOINT name`: keeps it, forgets the ones defined after
+    /// it; how many savepoints remain (what was done after the first that many
+    /// is undone).
+    pub fn rollback_to(&self, block: Block, name: &str) -> ServerResult<usize> {
         outside_block_check(block, "ROLLBACK TO SAVEPOINT")?;
         let position = self.position(name)?;
         self.with(|s| s.truncate(position + 1));
-        Ok(())
+        Ok(position + 1)
+    }
+
+    /// How many savepoints are defined (a cursor remembers it when declared).
+    pub fn depth(&self) -> usize {
+        self.with(|s| s.len())
     }
 
     /// The block ended (COMMIT, ROLLBACK, DISCARD ALL).
@@ -84,7 +92,7 @@ fn outside_block_check(block: Block, what: &str) -> ServerResult<()> {
 mod tests {
     use super::*;
 
-    fn sqlstate(r: ServerResult<()>) -> &'static str {
+    fn sqlstate<T>(r: ServerResult<T>) -> &'static str {
         r.err().map(|e| e.sqlstate()).unwrap_or("00000")
     }
 
