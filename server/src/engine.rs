@@ -72,8 +72,11 @@ pub async fn execute(
     params: Option<BindParams<'_>>,
     connection: &Connection<'_>,
 ) -> ServerResult<Output> {
-    follow_search_path(state, session);
     let block = connection.block;
+    if block == Block::Idle {
+        session.with_settings(|s| s.end_implicit_transaction());
+    }
+    follow_search_path(state, session);
     if block == Block::Failed
         && !matches!(
             command,
@@ -84,7 +87,9 @@ pub async fn execute(
     }
     match command {
         Command::Begin => {
-            if block != Block::Idle {
+            if block == Block::Idle {
+                session.with_settings(|s| s.begin());
+            } else {
                 session
                     .notices
                     .warn("25001", "there is already a transaction in progress");
@@ -99,6 +104,8 @@ pub async fn execute(
             }
             session.savepoints.clear();
             session.cursors.end_transaction().await;
+            let committed = matches!((&command, block), (Command::Commit, Block::Open));
+            session.with_settings(|s| s.end_transaction(committed));
             let tag = match (command, block) {
                 (Command::Commit, Block::Idle | Block::Open) => "COMMIT",
                 _ => "ROLLBACK", // COMMIT of a failed block rolls it back
@@ -147,7 +154,27 @@ pub async fn execute(
                 .await?;
             Ok(Output::Done(Tag::new("DISCARD ALL")))
         }
-        Command::Set { name, value } => set(session, &name, value).await,
+        Command::Set {
+            name,
+            value,
+            local: true,
+        } if !name.to_ascii_lowercase().starts_with("datafusion.") => {
+            if block == Block::Idle {
+                session
+                    .notices
+                    .warn("25P01", "SET LOCAL can only be used in transaction blocks");
+            } else {
+                session.with_settings(|s| {
+                    let value = match value {
+                        Some(v) => v,
+                        None => s.default_value(&name)?,
+                    };
+                    s.set_local(&name, &value)
+                })?;
+            }
+            Ok(Output::Done(Tag::new("SET")))
+        }
+        Command::Set { name, value, .. } => set(session, &name, value).await,
         Command::Reset(name) => {
             session.with_settings(|s| match &name {
                 Some(n) => s.reset(n),

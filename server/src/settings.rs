@@ -85,6 +85,12 @@ const READ_ONLY: [&str; 10] = [
 pub struct Settings {
     defaults: BTreeMap<String, String>,
     values: BTreeMap<String, String>,
+    /// `SET LOCAL` values: they end with the transaction block (or, from
+    /// `set_config(..., true)` outside a block, with the statement).
+    local: BTreeMap<String, String>,
+    /// The session values when the open block began: a rolled-back block's
+    /// `SET`s are undone, as in PostgreSQL.
+    at_begin: Option<BTreeMap<String, String>>,
 }
 
 impl Settings {
@@ -100,13 +106,16 @@ impl Settings {
         Settings {
             defaults,
             values: BTreeMap::new(),
+            local: BTreeMap::new(),
+            at_begin: None,
         }
     }
 
     pub fn get(&self, name: &str) -> ServerResult<String> {
         let key = name.to_ascii_lowercase();
-        self.values
+        self.local
             .get(&key)
+            .or_else(|| self.values.get(&key))
             .or_else(|| self.defaults.get(&key))
             .cloned()
             .ok_or(ServerError::UnknownSetting(name.to_string()))
@@ -116,6 +125,7 @@ impl Settings {
     pub fn all(&self) -> Vec<(String, String)> {
         let mut merged = self.defaults.clone();
         merged.extend(self.values.clone());
+        merged.extend(self.local.clone());
         merged.into_iter().collect()
     }
 
@@ -143,8 +153,52 @@ impl Settings {
         if !self.defaults.contains_key(&key) && !key.contains('.') {
             return Err(ServerError::UnknownSetting(name.to_string()));
         }
+        // A session-level SET replaces a SET LOCAL of the same block.
+        self.local.remove(&key);
         self.values.insert(key, value.to_string());
         Ok(())
+    }
+
+    /// A parameter's value when the session began (what RESET returns to).
+    pub fn default_value(&self, name: &str) -> ServerResult<String> {
+        self.defaults
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+            .ok_or_else(|| ServerError::UnknownSetting(name.to_string()))
+    }
+
+    /// `SET LOCAL`: until the end of the transaction block.
+    pub fn set_local(&mut self, name: &str, value: &str) -> ServerResult<()> {
+        let before = self.values.clone();
+        self.set(name, value)?;
+        let key = name.to_ascii_lowercase();
+        if let Some(value) = self.values.remove(&key) {
+            self.local.insert(key, value);
+        }
+        self.values = before;
+        Ok(())
+    }
+
+    /// BEGIN: remember the session values a ROLLBACK returns to.
+    pub fn begin(&mut self) {
+        self.at_begin = Some(self.values.clone());
+    }
+
+    /// COMMIT (`committed`) or ROLLBACK: SET LOCAL values end; a rolled-back
+    /// block's SETs are undone.
+    pub fn end_transaction(&mut self, committed: bool) {
+        if let Some(at_begin) = self.at_begin.take()
+            && !committed
+        {
+            self.values = at_begin;
+        }
+        self.local.clear();
+    }
+
+    /// A statement outside a block is its own transaction: local values set
+    /// by an earlier one (`set_config(..., true)`) are gone.
+    pub fn end_implicit_transaction(&mut self) {
+        self.local.clear();
     }
 
     pub fn reset(&mut self, name: &str) -> ServerResult<()> {
@@ -153,6 +207,7 @@ impl Settings {
             return Err(ServerError::UnknownSetting(name.to_string()));
         }
         self.values.remove(&key);
+        self.local.remove(&key);
         Ok(())
     }
 
@@ -189,6 +244,7 @@ impl Settings {
 
     pub fn reset_all(&mut self) {
         self.values.clear();
+        self.local.clear();
     }
 }
 
@@ -254,6 +310,26 @@ mod tests {
     }
 
     #[test]
+    fn set_local_and_rolled_back_sets_end_with_the_block() {
+        let mut s = Settings::new("u", false);
+        s.set("application_name", "before").unwrap();
+        s.begin();
+        s.set("application_name", "in_block").unwrap();
+        s.set_local("timezone", "Europe/Paris").unwrap();
+        assert_eq!(s.get("TimeZone").unwrap(), "Europe/Paris");
+        s.end_transaction(false);
+        assert_eq!(s.get("application_name").unwrap(), "before");
+        assert_eq!(s.get("TimeZone").unwrap(), "UTC");
+        s.begin();
+        s.set("application_name", "kept").unwrap();
+        s.set_local("application_name", "local").unwrap();
+        assert_eq!(s.get("application_name").unwrap(), "local");
+        s.end_transaction(true);
+        assert_eq!(s.get("application_name").unwrap(), "kept");
+        assert!(s.set_local("no_such_thing", "1").is_err());
+    }
+
+    #[test]
     fn startup_parameters_are_the_session_defaults() {
         let mut s = Settings::new("u", false);
         s.apply_startup([
@@ -303,5 +379,9 @@ impl SessionSettings for SharedSettings {
 
     fn set(&self, name: &str, value: &str) -> Result<(), SettingError> {
         self.lock().set(name, value).map_err(setting_error)
+    }
+
+    fn set_local(&self, name: &str, value: &str) -> Result<(), SettingError> {
+        self.lock().set_local(name, value).map_err(setting_error)
     }
 }

@@ -2,9 +2,9 @@
 //! settings, COPY) and what goes to DataFusion.
 
 use datafusion::sql::sqlparser::ast::{
-    CloseCursor, CommentObject, CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource,
-    CopyTarget, Declare, DeclareType, DiscardObject, Expr, FetchDirection, Ident, ObjectName,
-    ObjectNamePart, ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
+    CloseCursor, CommentObject, ContextModifier, CopyLegacyCsvOption, CopyLegacyOption, CopyOption,
+    CopySource, CopyTarget, Declare, DeclareType, DiscardObject, Expr, FetchDirection, Ident,
+    ObjectName, ObjectNamePart, ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
 };
 
 use crate::cursors::Movement;
@@ -154,9 +154,11 @@ pub enum Command {
     /// `DISCARD ALL`: settings, cursors and prepared statements back to a new
     /// session's (what connection poolers send between clients).
     DiscardAll,
+    /// `SET [SESSION | LOCAL] name = value`.
     Set {
         name: String,
         value: Option<String>,
+        local: bool,
     },
     Show(Option<String>),
     Reset(Option<String>),
@@ -331,25 +333,32 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
                 .then(|| sql_name(&name)),
         ),
         Statement::Set(Set::SingleAssignment {
-            variable, values, ..
+            variable,
+            values,
+            scope,
+            ..
         }) => {
             let name = variable.to_string();
-            if is_default(&values) {
+            let local = matches!(scope, Some(ContextModifier::Local));
+            if is_default(&values) && !local {
                 Command::Reset(Some(name))
             } else {
                 Command::Set {
                     name,
-                    value: Some(set_value_text(&values)),
+                    value: (!is_default(&values)).then(|| set_value_text(&values)),
+                    local,
                 }
             }
         }
-        Statement::Set(Set::SetTimeZone { value, .. }) => Command::Set {
+        Statement::Set(Set::SetTimeZone { value, local }) => Command::Set {
             name: "timezone".into(),
             value: Some(set_value_text(&[value])),
+            local,
         },
         Statement::Set(Set::SetNames { charset_name, .. }) => Command::Set {
             name: "client_encoding".into(),
             value: Some(charset_name.value),
+            local: false,
         },
         Statement::Set(Set::SetTransaction { .. }) => Command::NoOp("SET"),
         Statement::ShowVariable { variable } => {

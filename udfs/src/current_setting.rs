@@ -114,11 +114,14 @@ impl ScalarUDFImpl for SettingFunction {
                 }
             }
         } else {
-            // set_config(name, value, is_local): is_local would end with the
-            // transaction; every statement commits on its own here, so it lasts
-            // the session either way.
+            // set_config(name, value, is_local): a local value ends with the
+            // transaction (the statement itself outside a block).
             let values = text_column(&args.args[1], rows)?;
             let values = values.as_string::<i32>();
+            let local = match args.args.get(2) {
+                Some(flags) => Some(flags.to_array(rows)?),
+                None => None,
+            };
             for row in 0..rows {
                 if names.is_null(row) {
                     out.append_null();
@@ -129,9 +132,15 @@ impl ScalarUDFImpl for SettingFunction {
                 } else {
                     values.value(row)
                 };
-                self.settings
-                    .set(names.value(row), value)
-                    .map_err(to_error)?;
+                let is_local = local
+                    .as_ref()
+                    .is_some_and(|l| !l.is_null(row) && l.as_boolean().value(row));
+                if is_local {
+                    self.settings.set_local(names.value(row), value)
+                } else {
+                    self.settings.set(names.value(row), value)
+                }
+                .map_err(to_error)?;
                 out.append_value(value);
             }
         }

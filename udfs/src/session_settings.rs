@@ -14,4 +14,8 @@ pub trait SessionSettings: Send + Sync + std::fmt::Debug {
     fn get(&self, name: &str) -> Result<String, SettingError>;
     /// Sets a value for the rest of the session.
     fn set(&self, name: &str, value: &str) -> Result<(), SettingError>;
+    /// Sets a value until the end of the transaction (`set_config(..., true)`).
+    fn set_local(&self, name: &str, value: &str) -> Result<(), SettingError> {
+        self.set(name, value)
+    }
 }
