@@ -114,11 +114,13 @@ pub async fn execute(
         }
         Command::Savepoint(name) => {
             session.savepoints.define(block, &name)?;
+            session.with_settings(|s| s.savepoint());
             Ok(Output::Done(Tag::new("SAVEPOINT")))
         }
         Command::ReleaseSavepoint(name) => {
             let depth = session.savepoints.release(block, &name)?;
             session.cursors.released_to(depth).await;
+            session.with_settings(|s| s.released_to(depth));
             Ok(Output::Done(Tag::new("RELEASE")))
         }
         // The handler reopened a failed block before this runs (see
@@ -126,6 +128,7 @@ pub async fn execute(
         Command::RollbackToSavepoint(name) => {
             let depth = session.savepoints.rollback_to(block, &name)?;
             session.cursors.rolled_back_to(depth).await;
+            session.with_settings(|s| s.rolled_back_to(depth));
             Ok(Output::Done(Tag::new("ROLLBACK")))
         }
         Command::Deallocate(name) => {

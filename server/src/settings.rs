@@ -91,6 +91,9 @@ pub struct Settings {
     /// The session values when the open block began: a rolled-back block's
     /// `SET`s are undone, as in PostgreSQL.
     at_begin: Option<BTreeMap<String, String>>,
+    /// (session, local) values at each savepoint of the open block, oldest
+    /// first: ROLLBACK TO returns to them.
+    at_savepoints: Vec<(BTreeMap<String, String>, BTreeMap<String, String>)>,
 }
 
 impl Settings {
@@ -108,6 +111,7 @@ impl Settings {
             values: BTreeMap::new(),
             local: BTreeMap::new(),
             at_begin: None,
+            at_savepoints: Vec::new(),
         }
     }
 
@@ -193,6 +197,29 @@ impl Settings {
             self.values = at_begin;
         }
         self.local.clear();
+        self.at_savepoints.clear();
+    }
+
+    /// SAVEPOINT: remember the values ROLLBACK TO it returns to.
+    pub fn savepoint(&mut self) {
+        self.at_savepoints
+            .push((self.values.clone(), self.local.clone()));
+    }
+
+    /// RELEASE left `depth` savepoints: their values are kept, the later
+    /// ones' forgotten.
+    pub fn released_to(&mut self, depth: usize) {
+        self.at_savepoints.truncate(depth);
+    }
+
+    /// ROLLBACK TO left `depth` savepoints, the last being the one rolled
+    /// back to: the values return to what they were when it was defined.
+    pub fn rolled_back_to(&mut self, depth: usize) {
+        self.at_savepoints.truncate(depth);
+        if let Some((values, local)) = self.at_savepoints.last() {
+            self.values = values.clone();
+            self.local = local.clone();
+        }
     }
 
     /// A statement outside a block is its own transaction: local values set
@@ -326,6 +353,17 @@ mod tests {
         assert_eq!(s.get("application_name").unwrap(), "local");
         s.end_transaction(true);
         assert_eq!(s.get("application_name").unwrap(), "kept");
+        // ROLLBACK TO returns to the values of its savepoint.
+        s.begin();
+        s.savepoint();
+        s.set("application_name", "after_a").unwrap();
+        s.savepoint();
+        s.set_local("application_name", "after_b").unwrap();
+        s.rolled_back_to(2);
+        assert_eq!(s.get("application_name").unwrap(), "after_a");
+        s.rolled_back_to(1);
+        assert_eq!(s.get("application_name").unwrap(), "kept");
+        s.end_transaction(true);
         assert!(s.set_local("no_such_thing", "1").is_err());
     }
 
