@@ -358,8 +358,9 @@ fn revive_failed_block<C: ClientInfo>(client: &mut C, first: Option<&Command>) {
     }
 }
 
-/// Sends the session's queued NOTICEs (from functions the statement ran, or from
-/// its background jobs since the last statement) ahead of the statement's response.
+/// Sends the session's queued NOTICEs and WARNINGs (from functions the statement
+/// ran, its background jobs since the last statement, or the statement itself:
+/// `BEGIN` inside a block) ahead of the statement's response.
 async fn send_notices<C>(client: &mut C, session: &Session) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
