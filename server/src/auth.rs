@@ -66,6 +66,17 @@ impl ServerParameterProvider for ServerParameters {
     where
         C: ClientInfo,
     {
+        // The session exists by now (opened before authentication completes):
+        // report its values, startup parameters included.
+        if let Some(session) = client.session_extensions().get::<Session>() {
+            let mut params: HashMap<String, String> = session
+                .with_settings(|s| s.reported())
+                .into_iter()
+                .collect();
+            params.insert("in_hot_standby".into(), "off".into());
+            params.insert("scram_iterations".into(), "4096".into());
+            return Some(params);
+        }
         let user = client.metadata().get("user").cloned().unwrap_or_default();
         let app = client
             .metadata()

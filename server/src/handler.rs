@@ -31,6 +31,7 @@ use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::extendedquery::{Execute, Parse, ParseComplete};
 use pgwire::messages::response::{CommandComplete, TransactionStatus};
 use pgwire::messages::simplequery::Query;
+use pgwire::messages::startup::ParameterStatus;
 
 use crate::cancel::cancellable;
 use crate::compat_rewrite;
@@ -358,6 +359,30 @@ fn revive_failed_block<C: ClientInfo>(client: &mut C, first: Option<&Command>) {
     }
 }
 
+/// Reports the parameters a statement changed (`SET TimeZone`, `RESET`,
+/// `ROLLBACK`), as PostgreSQL does with ParameterStatus before the command's
+/// response. `before` is what `Settings::reported` gave before it ran.
+async fn report_parameter_changes<C>(
+    client: &mut C,
+    session: &Session,
+    before: &[(String, String)],
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for (name, value) in session.with_settings(|s| s.reported()) {
+        if !before.iter().any(|(n, v)| *n == name && *v == value) {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    name, value,
+                )))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Sends the session's queued NOTICEs and WARNINGs (from functions the statement
 /// ran, its background jobs since the last statement, or the statement itself:
 /// `BEGIN` inside a block) ahead of the statement's response.
@@ -422,6 +447,7 @@ impl SimpleQueryHandler for LakehouseHandler {
                 .cancel
                 .clone()
                 .cancelled_after(session.cancel.generation());
+            let reported = session.with_settings(|s| s.reported());
             let result = async {
                 let command = classify(statement)?;
                 let tag = rows_tag(&command);
@@ -435,6 +461,7 @@ impl SimpleQueryHandler for LakehouseHandler {
             }
             .await;
             send_notices(client, &session).await?;
+            report_parameter_changes(client, &session, &reported).await?;
             match result {
                 Ok(response) => {
                     status = match &response {
@@ -630,6 +657,7 @@ impl ExtendedQueryHandler for LakehouseHandler {
             .cancel
             .clone()
             .cancelled_after(session.cancel.generation());
+        let reported = session.with_settings(|s| s.reported());
         let result = async {
             let tag = rows_tag(&command);
             let connection = engine::Connection {
@@ -642,6 +670,7 @@ impl ExtendedQueryHandler for LakehouseHandler {
         }
         .await;
         send_notices(client, &session).await?;
+        report_parameter_changes(client, &session, &reported).await?;
         if let (Ok(_), Some(name)) = (&result, declared) {
             register_cursor_portal(client, &name);
         }

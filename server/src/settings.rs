@@ -55,6 +55,23 @@ fn defaults(user: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Parameters PostgreSQL reports to the client (ParameterStatus) at startup and
+/// whenever they change: drivers track them (pgjdbc checks DateStyle and
+/// client_encoding, psycopg and asyncpg read TimeZone and application_name).
+const REPORTED: [&str; 11] = [
+    "application_name",
+    "client_encoding",
+    "datestyle",
+    "default_transaction_read_only",
+    "integer_datetimes",
+    "intervalstyle",
+    "is_superuser",
+    "server_encoding",
+    "server_version",
+    "session_authorization",
+    "standard_conforming_strings",
+];
+
 /// PostgreSQL's spelling of the few mixed-case parameter names.
 const MIXED_CASE_NAMES: [&str; 3] = ["DateStyle", "IntervalStyle", "TimeZone"];
 
@@ -123,6 +140,16 @@ impl Settings {
             .or_else(|| self.defaults.get(&key))
             .cloned()
             .ok_or(ServerError::UnknownSetting(name.to_string()))
+    }
+
+    /// The reported parameters (and `TimeZone`) with their current values, by
+    /// PostgreSQL's spelling of their names.
+    pub fn reported(&self) -> Vec<(String, String)> {
+        REPORTED
+            .iter()
+            .chain(&["timezone"])
+            .filter_map(|name| Some((display_name(name), self.get(name).ok()?)))
+            .collect()
     }
 
     /// Every parameter with its current value, sorted by name (for `SHOW ALL`).

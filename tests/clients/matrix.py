@@ -335,6 +335,20 @@ def _():
                 pass
 
 
+@check("psycopg", "parameter changes reported to the driver (ParameterStatus)")
+def _():
+    with pg3(autocommit=True) as c:
+        status = c.info.parameter_status
+        c.execute("SET TimeZone = 'Europe/Paris'")
+        c.execute("SET application_name = 'matrix_reported'")
+        seen = [status("TimeZone"), status("application_name")]
+        c.execute("BEGIN")
+        c.execute("SET application_name = 'matrix_rolled_back'")
+        c.execute("ROLLBACK")
+        seen.append(status("application_name"))
+        assert seen == ["Europe/Paris", "matrix_reported", "matrix_reported"], seen
+
+
 # ---------------------------------------------------------------- Metabase and Grafana (psycopg)
 MATRIX_TABLES = ("teams", "people", "people_copy")
 
