@@ -113,22 +113,21 @@ pub async fn execute(
             Ok(Output::TransactionEnd(Tag::new(tag)))
         }
         Command::Savepoint(name) => {
-            session.savepoints.define(block, &name)?;
-            session.with_settings(|s| s.savepoint());
+            let settings = session.with_settings(|s| s.snapshot());
+            session.savepoints.define(block, &name, settings)?;
             Ok(Output::Done(Tag::new("SAVEPOINT")))
         }
         Command::ReleaseSavepoint(name) => {
             let depth = session.savepoints.release(block, &name)?;
             session.cursors.released_to(depth).await;
-            session.with_settings(|s| s.released_to(depth));
             Ok(Output::Done(Tag::new("RELEASE")))
         }
         // The handler reopened a failed block before this runs (see
         // `handler::revives_failed_block`); an unknown name fails it again.
         Command::RollbackToSavepoint(name) => {
-            let depth = session.savepoints.rollback_to(block, &name)?;
+            let (depth, settings) = session.savepoints.rollback_to(block, &name)?;
             session.cursors.rolled_back_to(depth).await;
-            session.with_settings(|s| s.rolled_back_to(depth));
+            session.with_settings(|s| s.restore(settings));
             Ok(Output::Done(Tag::new("ROLLBACK")))
         }
         Command::Deallocate(name) => {

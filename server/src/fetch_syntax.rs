@@ -25,6 +25,15 @@ pub fn is_move(into: Option<&ObjectName>) -> bool {
 /// Parses `sql` when it is exactly one FETCH or MOVE statement; `None` leaves
 /// it to the general parser (which reports syntax errors).
 pub fn parse(sql: &str) -> Option<Statement> {
+    // Every statement string passes here: tokenize only those that can be one.
+    let mentions = |word: &[u8]| {
+        sql.as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    };
+    if !mentions(b"fetch") && !mentions(b"move") {
+        return None;
+    }
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
     // Whitespace tokens include comments.
     let mut tokens: Vec<Token> = tokens

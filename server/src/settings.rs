@@ -108,9 +108,13 @@ pub struct Settings {
     /// The session values when the open block began: a rolled-back block's
     /// `SET`s are undone, as in PostgreSQL.
     at_begin: Option<BTreeMap<String, String>>,
-    /// (session, local) values at each savepoint of the open block, oldest
-    /// first: ROLLBACK TO returns to them.
-    at_savepoints: Vec<(BTreeMap<String, String>, BTreeMap<String, String>)>,
+}
+
+/// The values a `ROLLBACK TO SAVEPOINT` returns to (kept by `Savepoints`).
+#[derive(Debug, Clone, Default)]
+pub struct SettingsSnapshot {
+    values: BTreeMap<String, String>,
+    local: BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -128,7 +132,6 @@ impl Settings {
             values: BTreeMap::new(),
             local: BTreeMap::new(),
             at_begin: None,
-            at_savepoints: Vec::new(),
         }
     }
 
@@ -224,29 +227,20 @@ impl Settings {
             self.values = at_begin;
         }
         self.local.clear();
-        self.at_savepoints.clear();
     }
 
-    /// SAVEPOINT: remember the values ROLLBACK TO it returns to.
-    pub fn savepoint(&mut self) {
-        self.at_savepoints
-            .push((self.values.clone(), self.local.clone()));
-    }
-
-    /// RELEASE left `depth` savepoints: their values are kept, the later
-    /// ones' forgotten.
-    pub fn released_to(&mut self, depth: usize) {
-        self.at_savepoints.truncate(depth);
-    }
-
-    /// ROLLBACK TO left `depth` savepoints, the last being the one rolled
-    /// back to: the values return to what they were when it was defined.
-    pub fn rolled_back_to(&mut self, depth: usize) {
-        self.at_savepoints.truncate(depth);
-        if let Some((values, local)) = self.at_savepoints.last() {
-            self.values = values.clone();
-            self.local = local.clone();
+    /// The values now, for a savepoint to return to.
+    pub fn snapshot(&self) -> SettingsSnapshot {
+        SettingsSnapshot {
+            values: self.values.clone(),
+            local: self.local.clone(),
         }
+    }
+
+    /// `ROLLBACK TO SAVEPOINT`: the values it was defined with.
+    pub fn restore(&mut self, snapshot: SettingsSnapshot) {
+        self.values = snapshot.values;
+        self.local = snapshot.local;
     }
 
     /// A statement outside a block is its own transaction: local values set
@@ -382,13 +376,13 @@ mod tests {
         assert_eq!(s.get("application_name").unwrap(), "kept");
         // ROLLBACK TO returns to the values of its savepoint.
         s.begin();
-        s.savepoint();
+        let a = s.snapshot();
         s.set("application_name", "after_a").unwrap();
-        s.savepoint();
+        let b = s.snapshot();
         s.set_local("application_name", "after_b").unwrap();
-        s.rolled_back_to(2);
+        s.restore(b);
         assert_eq!(s.get("application_name").unwrap(), "after_a");
-        s.rolled_back_to(1);
+        s.restore(a);
         assert_eq!(s.get("application_name").unwrap(), "kept");
         s.end_transaction(true);
         assert!(s.set_local("no_such_thing", "1").is_err());

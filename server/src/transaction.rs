@@ -10,6 +10,7 @@
 use std::sync::Mutex;
 
 use crate::error::{ServerError, ServerResult};
+use crate::settings::SettingsSnapshot;
 
 /// Where the session stands, as the wire reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,16 +23,17 @@ pub enum Block {
     Failed,
 }
 
-/// The open block's savepoints, oldest first. Names may repeat; RELEASE and
-/// ROLLBACK TO act on the newest with the name, as in PostgreSQL.
+/// The open block's savepoints, oldest first, each with the settings it
+/// returns to. Names may repeat; RELEASE and ROLLBACK TO act on the newest
+/// with the name, as in PostgreSQL.
 #[derive(Debug, Default)]
-pub struct Savepoints(Mutex<Vec<String>>);
+pub struct Savepoints(Mutex<Vec<(String, SettingsSnapshot)>>);
 
 impl Savepoints {
-    /// `SAVEPOINT name`.
-    pub fn define(&self, block: Block, name: &str) -> ServerResult<()> {
+    /// `SAVEPOINT name`, remembering the session's settings at this point.
+    pub fn define(&self, block: Block, name: &str, settings: SettingsSnapshot) -> ServerResult<()> {
         outside_block_check(block, "SAVEPOINT")?;
-        self.with(|s| s.push(name.to_string()));
+        self.with(|s| s.push((name.to_string(), settings)));
         Ok(())
     }
 
@@ -46,12 +48,15 @@ impl Savepoints {
 
     /// `ROLLBACK TO SAVEPOINT name`: keeps it, forgets the ones defined after
     /// it; how many savepoints remain (what was done after the first that many
-    /// is undone).
-    pub fn rollback_to(&self, block: Block, name: &str) -> ServerResult<usize> {
+    /// is undone) and the settings to return to.
+    pub fn rollback_to(&self, block: Block, name: &str) -> ServerResult<(usize, SettingsSnapshot)> {
         outside_block_check(block, "ROLLBACK TO SAVEPOINT")?;
         let position = self.position(name)?;
-        self.with(|s| s.truncate(position + 1));
-        Ok(position + 1)
+        let settings = self.with(|s| {
+            s.truncate(position + 1);
+            s[position].1.clone()
+        });
+        Ok((position + 1, settings))
     }
 
     /// How many savepoints are defined (a cursor remembers it when declared).
@@ -65,14 +70,14 @@ impl Savepoints {
     }
 
     fn position(&self, name: &str) -> ServerResult<usize> {
-        self.with(|s| s.iter().rposition(|n| n == name))
+        self.with(|s| s.iter().rposition(|(n, _)| n == name))
             .ok_or_else(|| {
                 ServerError::sql("3B001", format!("savepoint \"{name}\" does not exist"))
             })
     }
 
     /// A poisoned lock still yields the names: they have no invariant to break.
-    fn with<T>(&self, f: impl FnOnce(&mut Vec<String>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut Vec<(String, SettingsSnapshot)>) -> T) -> T {
         let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
@@ -99,10 +104,16 @@ mod tests {
     #[test]
     fn names_follow_postgres_rules() {
         let s = Savepoints::default();
-        assert_eq!(sqlstate(s.define(Block::Idle, "a")), "25P01");
-        s.define(Block::Open, "a").unwrap();
-        s.define(Block::Open, "b").unwrap();
-        s.define(Block::Open, "a").unwrap();
+        assert_eq!(
+            sqlstate(s.define(Block::Idle, "a", SettingsSnapshot::default())),
+            "25P01"
+        );
+        s.define(Block::Open, "a", SettingsSnapshot::default())
+            .unwrap();
+        s.define(Block::Open, "b", SettingsSnapshot::default())
+            .unwrap();
+        s.define(Block::Open, "a", SettingsSnapshot::default())
+            .unwrap();
         // ROLLBACK TO the newest "a" keeps it; "b" survives below it.
         s.rollback_to(Block::Failed, "a").unwrap();
         s.release(Block::Open, "b").unwrap();
