@@ -29,6 +29,7 @@ mod schema_provider;
 pub mod system;
 mod table_constraints;
 mod table_store;
+mod uncommitted_writes;
 pub mod vector_index;
 mod views;
 
@@ -46,6 +47,7 @@ pub use table_constraints::{
 pub use table_store::{
     COLUMN_COMMENT_KEY, DeltaTableStore, TableDefinition, TableIdent, TableStats, WriteMode,
 };
+pub use uncommitted_writes::{UncommittedWrites, WriteMark};
 pub use views::ViewStore;
 
 /// The schema new tables land in when none is named.

@@ -7,15 +7,22 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::view::ViewTable;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::limit::GlobalLimitExec;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use deltalake::DeltaTable;
+use futures::TryStreamExt;
 use tokio::sync::Mutex;
 
-use crate::{CatalogError, DeltaTableStore, TableIdent, ViewStore};
+use crate::{CatalogError, DeltaTableStore, TableIdent, UncommittedWrites, ViewStore};
 
 /// A user schema: Delta tables on disk plus persisted views.
 #[derive(Debug)]
@@ -116,19 +123,23 @@ impl SchemaProvider for DeltaSchemaProvider {
 }
 
 /// A Delta table that reads its latest commit at every scan, so long-lived
-/// plans (views, prepared statements) never serve a stale snapshot.
+/// plans (views, prepared statements) never serve a stale snapshot. Inside a
+/// transaction block, the planning session's staged rows
+/// ([`UncommittedWrites`]) join its scans and its inserts stage there.
 #[derive(Debug)]
 pub struct LiveDeltaTable {
+    ident: TableIdent,
     schema: SchemaRef,
     table: Mutex<DeltaTable>,
 }
 
 impl LiveDeltaTable {
-    pub(crate) async fn try_new(table: DeltaTable) -> Result<Self> {
+    pub(crate) async fn try_new(ident: TableIdent, table: DeltaTable) -> Result<Self> {
         // The scan's own schema (string columns read as Utf8View), so that
         // filters planned against it match what the scan evaluates.
         let schema = table.table_provider().await?.schema();
         Ok(LiveDeltaTable {
+            ident,
             schema,
             table: Mutex::new(table),
         })
@@ -196,10 +207,30 @@ impl TableProvider for LiveDeltaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.latest()
+        let committed = self
+            .latest()
             .await?
             .scan(state, projection, filters, limit)
-            .await
+            .await?;
+        let staged = UncommittedWrites::of(state)
+            .map(|writes| writes.staged(&self.ident))
+            .unwrap_or_default();
+        if staged.is_empty() {
+            return Ok(committed);
+        }
+        // The filters are inexact (re-applied above the scan), so the staged
+        // rows need only the projection; the limit is re-applied over both.
+        let staged =
+            MemorySourceConfig::try_new_exec(&[staged], self.schema.clone(), projection.cloned())?;
+        let both = UnionExec::try_new(vec![committed, staged])?;
+        Ok(match limit {
+            Some(n) => Arc::new(GlobalLimitExec::new(
+                Arc::new(CoalescePartitionsExec::new(both)),
+                0,
+                Some(n),
+            )),
+            None => both,
+        })
     }
 
     async fn insert_into(
@@ -208,9 +239,53 @@ impl TableProvider for LiveDeltaTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(writes) = UncommittedWrites::of(state).filter(|w| w.is_open()) {
+            if insert_op != InsertOp::Append {
+                return Err(DataFusionError::NotImplemented(format!(
+                    "{insert_op} inside a transaction block"
+                )));
+            }
+            let sink = StagingSink {
+                ident: self.ident.clone(),
+                schema: self.schema.clone(),
+                writes,
+            };
+            return Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)));
+        }
         self.latest()
             .await?
             .insert_into(state, input, insert_op)
             .await
+    }
+}
+
+/// Where an INSERT inside a transaction block sends its rows: the session's
+/// [`UncommittedWrites`], committed at COMMIT.
+#[derive(Debug)]
+struct StagingSink {
+    ident: TableIdent,
+    schema: SchemaRef,
+    writes: Arc<UncommittedWrites>,
+}
+
+impl DisplayAs for StagingSink {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "StagingSink: table={}", self.ident)
+    }
+}
+
+#[async_trait]
+impl DataSink for StagingSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        let batches: Vec<_> = data.try_collect().await?;
+        Ok(self.writes.stage(&self.ident, &self.schema, batches)?)
     }
 }

@@ -127,7 +127,7 @@ impl DeltaTableStore {
         let Some(table) = self.open(ident).await? else {
             return Ok(None);
         };
-        let live = Arc::new(LiveDeltaTable::try_new(table).await?);
+        let live = Arc::new(LiveDeltaTable::try_new(ident.clone(), table).await?);
         if let Ok(mut cache) = self.live.lock() {
             cache.insert(ident.clone(), live.clone());
         }

@@ -28,7 +28,7 @@ use crate::server::ServerState;
 use crate::session::{CopyIn, Session};
 use crate::settings::SharedSettings;
 use crate::statement::{Command, CommentTarget, CopyFormat, CopyKind, CopyOutSource, command_tag};
-use crate::transaction::Block;
+use crate::transaction::{Block, RestorePoint};
 
 /// What a statement produced, before it is put on the wire.
 pub enum Output {
@@ -75,6 +75,11 @@ pub async fn execute(
     let block = connection.block;
     if block == Block::Idle {
         session.with_settings(|s| s.end_implicit_transaction());
+        // A block that ended without COMMIT (a dropped connection's status
+        // is never seen again, but be sure) leaves nothing staged.
+        if session.writes.is_open() {
+            session.writes.discard();
+        }
     }
     follow_search_path(state, session);
     if block == Block::Failed
@@ -89,6 +94,7 @@ pub async fn execute(
         Command::Begin => {
             if block == Block::Idle {
                 session.with_settings(|s| s.begin());
+                session.writes.begin();
             } else {
                 session
                     .notices
@@ -105,7 +111,19 @@ pub async fn execute(
             session.savepoints.clear();
             session.cursors.end_transaction().await;
             let committed = matches!((&command, block), (Command::Commit, Block::Open));
-            session.with_settings(|s| s.end_transaction(committed));
+            // The block's rows become one Delta commit per table; if that
+            // fails, the block ends as rolled back and the client is told.
+            let written = if committed {
+                session
+                    .writes
+                    .commit(state.catalog.store(), &session.user)
+                    .await
+            } else {
+                session.writes.discard();
+                Ok(0)
+            };
+            session.with_settings(|s| s.end_transaction(committed && written.is_ok()));
+            written?;
             let tag = match (command, block) {
                 (Command::Commit, Block::Idle | Block::Open) => "COMMIT",
                 _ => "ROLLBACK", // COMMIT of a failed block rolls it back
@@ -113,8 +131,11 @@ pub async fn execute(
             Ok(Output::TransactionEnd(Tag::new(tag)))
         }
         Command::Savepoint(name) => {
-            let settings = session.with_settings(|s| s.snapshot());
-            session.savepoints.define(block, &name, settings)?;
+            let point = RestorePoint {
+                settings: session.with_settings(|s| s.snapshot()),
+                writes: session.writes.mark(),
+            };
+            session.savepoints.define(block, &name, point)?;
             Ok(Output::Done(Tag::new("SAVEPOINT")))
         }
         Command::ReleaseSavepoint(name) => {
@@ -125,9 +146,10 @@ pub async fn execute(
         // The handler reopened a failed block before this runs (see
         // `handler::revives_failed_block`); an unknown name fails it again.
         Command::RollbackToSavepoint(name) => {
-            let (depth, settings) = session.savepoints.rollback_to(block, &name)?;
+            let (depth, point) = session.savepoints.rollback_to(block, &name)?;
             session.cursors.rolled_back_to(depth).await;
-            session.with_settings(|s| s.restore(settings));
+            session.with_settings(|s| s.restore(point.settings));
+            session.writes.rollback_to(point.writes);
             Ok(Output::Done(Tag::new("ROLLBACK")))
         }
         Command::Deallocate(name) => {
@@ -446,6 +468,13 @@ async fn run_statement(
                 LogicalPlan::Statement(PlanStatement::Prepare(p)) => Some(p.name.clone()),
                 _ => None,
             };
+            // A dropped table's staged rows go with it.
+            let dropped = match &plan {
+                LogicalPlan::Ddl(DdlStatement::DropTable(drop)) => {
+                    Some(ident_of(&drop.name, &current_schema(session)))
+                }
+                _ => None,
+            };
             session
                 .ctx
                 .execute_logical_plan(plan)
@@ -454,6 +483,9 @@ async fn run_statement(
                 .await?;
             if let Some(name) = prepared {
                 session.prepared.prepared(&name);
+            }
+            if let Some(ident) = dropped {
+                session.writes.forget(&ident);
             }
             Ok(Output::Done(Tag::new(&tag)))
         }
@@ -530,6 +562,10 @@ async fn create_table(
     let exists = store.table_exists(&ident);
     if exists && create.if_not_exists {
         return Ok(Output::Done(Tag::new("CREATE TABLE")));
+    }
+    if exists && create.or_replace {
+        // The replaced table's staged rows go with it.
+        session.writes.forget(&ident);
     }
     let columns: Vec<String> = create
         .input
@@ -718,7 +754,8 @@ async fn copy_from_start(
 }
 
 /// Completes a COPY FROM STDIN: decodes the buffered data and appends it as
-/// one commit. Returns the number of rows.
+/// one commit (inside a transaction block, stages it for COMMIT). Returns the
+/// number of rows.
 pub async fn copy_from_finish(
     state: &ServerState,
     session: &Session,
@@ -738,6 +775,12 @@ pub async fn copy_from_finish(
         .collect();
     let full = RecordBatch::try_new(copy.table_schema.clone(), columns)
         .map_err(|e| ServerError::sql("23502", format!("COPY into {}: {e}", copy.target)))?;
+    if session.writes.is_open() {
+        session
+            .writes
+            .stage(&copy.target, &copy.table_schema, vec![full])?;
+        return Ok(rows);
+    }
     let lineage = Lineage {
         operation: "copy".into(),
         source: Some("STDIN".into()),

@@ -9,7 +9,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use lakehouse_catalog::information_schema::InformationSchemaOverlay;
 use lakehouse_catalog::pg_catalog::{PgAnnotations, PgCatalogOverlay, SessionParameters};
-use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore};
+use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore, UncommittedWrites};
 use lakehouse_config::Config;
 use lakehouse_udfs::{
     FunctionEnv, FunctionSignatures, ImportRoots, Models, SessionHandles, SessionNotices, TypeOids,
@@ -170,6 +170,12 @@ impl ServerState {
             .set_extension(Arc::new(SessionParameters(Arc::new(move || {
                 shown.lock().map(|s| s.described()).unwrap_or_default()
             }))));
+        // Inserts and scans planned by this session find its block's writes.
+        let writes = Arc::new(UncommittedWrites::default());
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .set_extension(writes.clone());
         let notices = SessionNotices::default();
         let handles = SessionHandles {
             user: user.to_string(),
@@ -177,7 +183,7 @@ impl ServerState {
             settings: Arc::new(SharedSettings(settings.clone())),
         };
         lakehouse_udfs::register_session_functions(&ctx, &self.functions, &handles);
-        Session::new(user.to_string(), superuser, ctx, notices, settings)
+        Session::new(user.to_string(), superuser, ctx, notices, settings, writes)
     }
 }
 

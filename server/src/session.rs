@@ -1,11 +1,11 @@
 //! One client session: its DataFusion context, settings, COPY-in buffer,
-//! cursors, savepoints and prepared-statement names.
+//! cursors, savepoints, uncommitted writes and prepared-statement names.
 
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
-use lakehouse_catalog::TableIdent;
+use lakehouse_catalog::{TableIdent, UncommittedWrites};
 use lakehouse_ingest::pg_copy::CopyInFormat;
 use lakehouse_udfs::SessionNotices;
 
@@ -42,6 +42,9 @@ pub struct Session {
     pub cursors: Cursors,
     /// Savepoints of the open transaction block.
     pub savepoints: Savepoints,
+    /// Rows the open transaction block wrote, committed at COMMIT (also a
+    /// DataFusion config extension of `ctx`, where scans and inserts find it).
+    pub writes: Arc<UncommittedWrites>,
     /// Names of prepared statements (Parse and SQL PREPARE).
     pub prepared: PreparedNames,
     /// NOTICEs raised by functions and this session's background jobs, sent
@@ -56,6 +59,7 @@ impl Session {
         ctx: SessionContext,
         notices: SessionNotices,
         settings: Arc<Mutex<Settings>>,
+        writes: Arc<UncommittedWrites>,
     ) -> Session {
         Session {
             settings,
@@ -66,6 +70,7 @@ impl Session {
             cancel: Arc::default(),
             cursors: Cursors::default(),
             savepoints: Savepoints::default(),
+            writes,
             prepared: PreparedNames::default(),
             notices,
         }

@@ -1,16 +1,25 @@
 //! The session's transaction block as clients see it: idle, open or failed
 //! (the status every ReadyForQuery carries), and the savepoints defined in it.
 //!
-//! Each statement commits on its own (README), so a block groups nothing in
-//! storage. It exists so that drivers' BEGIN / SAVEPOINT / RELEASE / ROLLBACK TO
-//! sequences follow PostgreSQL's rules: savepoint names are checked, a failed
-//! block accepts only ROLLBACK [TO SAVEPOINT] and COMMIT, and ROLLBACK TO
-//! SAVEPOINT makes a failed block usable again.
+//! Drivers' BEGIN / SAVEPOINT / RELEASE / ROLLBACK TO sequences follow
+//! PostgreSQL's rules: savepoint names are checked, a failed block accepts
+//! only ROLLBACK [TO SAVEPOINT] and COMMIT, and ROLLBACK TO SAVEPOINT makes a
+//! failed block usable again, returning the session's settings and staged
+//! writes (`lakehouse_catalog::UncommittedWrites`) to the savepoint.
 
 use std::sync::Mutex;
 
+use lakehouse_catalog::WriteMark;
+
 use crate::error::{ServerError, ServerResult};
 use crate::settings::SettingsSnapshot;
+
+/// What ROLLBACK TO a savepoint returns the session to.
+#[derive(Debug, Clone, Default)]
+pub struct RestorePoint {
+    pub settings: SettingsSnapshot,
+    pub writes: WriteMark,
+}
 
 /// Where the session stands, as the wire reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,17 +32,17 @@ pub enum Block {
     Failed,
 }
 
-/// The open block's savepoints, oldest first, each with the settings it
+/// The open block's savepoints, oldest first, each with the state it
 /// returns to. Names may repeat; RELEASE and ROLLBACK TO act on the newest
 /// with the name, as in PostgreSQL.
 #[derive(Debug, Default)]
-pub struct Savepoints(Mutex<Vec<(String, SettingsSnapshot)>>);
+pub struct Savepoints(Mutex<Vec<(String, RestorePoint)>>);
 
 impl Savepoints {
-    /// `SAVEPOINT name`, remembering the session's settings at this point.
-    pub fn define(&self, block: Block, name: &str, settings: SettingsSnapshot) -> ServerResult<()> {
+    /// `SAVEPOINT name`, remembering where the session stands at this point.
+    pub fn define(&self, block: Block, name: &str, point: RestorePoint) -> ServerResult<()> {
         outside_block_check(block, "SAVEPOINT")?;
-        self.with(|s| s.push((name.to_string(), settings)));
+        self.with(|s| s.push((name.to_string(), point)));
         Ok(())
     }
 
@@ -48,15 +57,15 @@ impl Savepoints {
 
     /// `ROLLBACK TO SAVEPOINT name`: keeps it, forgets the ones defined after
     /// it; how many savepoints remain (what was done after the first that many
-    /// is undone) and the settings to return to.
-    pub fn rollback_to(&self, block: Block, name: &str) -> ServerResult<(usize, SettingsSnapshot)> {
+    /// is undone) and the state to return to.
+    pub fn rollback_to(&self, block: Block, name: &str) -> ServerResult<(usize, RestorePoint)> {
         outside_block_check(block, "ROLLBACK TO SAVEPOINT")?;
         let position = self.position(name)?;
-        let settings = self.with(|s| {
+        let point = self.with(|s| {
             s.truncate(position + 1);
             s[position].1.clone()
         });
-        Ok((position + 1, settings))
+        Ok((position + 1, point))
     }
 
     /// How many savepoints are defined (a cursor remembers it when declared).
@@ -77,7 +86,7 @@ impl Savepoints {
     }
 
     /// A poisoned lock still yields the names: they have no invariant to break.
-    fn with<T>(&self, f: impl FnOnce(&mut Vec<(String, SettingsSnapshot)>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut Vec<(String, RestorePoint)>) -> T) -> T {
         let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
@@ -105,15 +114,12 @@ mod tests {
     fn names_follow_postgres_rules() {
         let s = Savepoints::default();
         assert_eq!(
-            sqlstate(s.define(Block::Idle, "a", SettingsSnapshot::default())),
+            sqlstate(s.define(Block::Idle, "a", RestorePoint::default())),
             "25P01"
         );
-        s.define(Block::Open, "a", SettingsSnapshot::default())
-            .unwrap();
-        s.define(Block::Open, "b", SettingsSnapshot::default())
-            .unwrap();
-        s.define(Block::Open, "a", SettingsSnapshot::default())
-            .unwrap();
+        s.define(Block::Open, "a", RestorePoint::default()).unwrap();
+        s.define(Block::Open, "b", RestorePoint::default()).unwrap();
+        s.define(Block::Open, "a", RestorePoint::default()).unwrap();
         // ROLLBACK TO the newest "a" keeps it; "b" survives below it.
         s.rollback_to(Block::Failed, "a").unwrap();
         s.release(Block::Open, "b").unwrap();

@@ -302,6 +302,32 @@ public class Matrix {
             return null;
         });
 
+        check("setAutoCommit(false): rollback() writes nothing, commit() publishes the rows", c -> {
+            c.setAutoCommit(false);
+            String count = "SELECT count(*) AS n FROM people_copy WHERE id BETWEEN 7 AND 9";
+            try (Statement st = c.createStatement();
+                    Connection other = DriverManager.getConnection(url, props);
+                    Statement ost = other.createStatement()) {
+                st.executeUpdate("INSERT INTO people_copy VALUES (7, 'rolled back')");
+                List<String> seen = column(st.executeQuery(count), "n");
+                expect(seen.equals(List.of("1")), seen);
+                c.rollback();
+                seen = column(st.executeQuery(count), "n");
+                expect(seen.equals(List.of("0")), seen);
+                try (PreparedStatement ps = c.prepareStatement("INSERT INTO people_copy VALUES (?, ?)")) {
+                    ps.setLong(1, 8);
+                    ps.setString(2, "committed");
+                    ps.executeUpdate();
+                }
+                seen = column(ost.executeQuery(count), "n");
+                expect(seen.equals(List.of("0")), "another connection saw " + seen);
+                c.commit();
+                seen = column(ost.executeQuery("SELECT id FROM people_copy WHERE id BETWEEN 7 AND 9"), "id");
+                expect(seen.equals(List.of("8")), seen);
+            }
+            return null;
+        });
+
         check("autosave=always: a failed statement does not abort the transaction", c -> {
             c.unwrap(PGConnection.class).setAutosave(org.postgresql.jdbc.AutoSave.ALWAYS);
             c.setAutoCommit(false);

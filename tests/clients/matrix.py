@@ -5,7 +5,9 @@ The caller (tests/tests/clients.rs) has created the same tables and rows on both
 servers: teams(id bigint primary key, name text unique) with 1 row;
 people(id bigint primary key, name text, score float8, active bool, born date,
 seen timestamp, team_id bigint references teams) with 2 rows, commented
-('People we know'; people.name 'Full name'); an empty people_copy(id bigint, name text).
+('People we know'; people.name 'Full name'); an empty people_copy(id bigint, name text),
+where each check that writes keeps to its own ids (1-9 transactions, 10 and up COPY
+and pandas, below 0 psql).
 Each check is one thing a real tool does; a check fails by raising.
 """
 
@@ -137,6 +139,25 @@ def _():
         cur.execute("SELECT name FROM people WHERE id = 1")
         assert cur.fetchone() == ("Ann",)
         c.rollback()
+
+
+@check("psycopg2", "rollback() writes nothing; commit() shows the rows to other connections")
+def _():
+    count = "SELECT count(*) FROM people_copy WHERE id BETWEEN 1 AND 3"
+    with pg2() as c, pg2() as other, c.cursor() as cur, other.cursor() as ocur:
+        other.autocommit = True
+        cur.execute("INSERT INTO people_copy VALUES (%s, %s)", (1, "rolled back"))
+        cur.execute(count)
+        assert cur.fetchone()[0] == 1, "the transaction does not see its own row"
+        c.rollback()
+        cur.execute(count)
+        assert cur.fetchone()[0] == 0, "rollback() kept the row"
+        cur.execute("INSERT INTO people_copy VALUES (%s, %s)", (2, "committed"))
+        ocur.execute(count)
+        assert ocur.fetchone()[0] == 0, "another connection saw an uncommitted row"
+        c.commit()
+        ocur.execute("SELECT id, name FROM people_copy WHERE id BETWEEN 1 AND 3")
+        assert ocur.fetchall() == [(2, "committed")]
 
 
 @check("psycopg2", "scrollable named cursor: scroll relative and absolute (MOVE)")
@@ -292,6 +313,22 @@ def _():
                 pass
             assert c.execute("SELECT name FROM people WHERE id = 2").fetchone() == ("Bob",)
             assert c.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS, c.info.transaction_status
+
+
+@check("psycopg", "a nested transaction rolled back undoes its own inserts only")
+def _():
+    with pg3() as c:
+        c.execute("INSERT INTO people_copy VALUES (4, 'outer')")
+        try:
+            with c.transaction():  # SAVEPOINT; ROLLBACK TO SAVEPOINT on the exception
+                c.execute("INSERT INTO people_copy VALUES (5, 'inner')")
+                raise LookupError("undo the inner block")
+        except LookupError:
+            pass
+        c.execute("INSERT INTO people_copy VALUES (6, 'outer again')")
+        c.commit()
+        rows = c.execute("SELECT id FROM people_copy WHERE id BETWEEN 4 AND 6 ORDER BY id").fetchall()
+        assert rows == [(4,), (6,)], rows
 
 
 @check("psycopg", "scrollable server-side cursor (SCROLL, MOVE)")

@@ -1,0 +1,269 @@
+//! `UncommittedWrites`: the rows a session's open transaction block has
+//! written and not yet committed.
+//!
+//! Inside `BEGIN ... COMMIT`, `INSERT` and `COPY FROM STDIN` stage their rows
+//! here instead of committing them; the session's own scans of a table see its
+//! staged rows beside the committed ones, other sessions see nothing until
+//! COMMIT turns each table's staged rows into one Delta commit. ROLLBACK drops
+//! them, ROLLBACK TO SAVEPOINT drops what came after the savepoint's mark.
+//!
+//! It rides in the session's DataFusion `SessionConfig` (an extension), so a
+//! [`crate::DeltaSchemaProvider`] table, shared by every session, reaches the
+//! staged rows of the session that plans the scan or the insert.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::Session;
+use datafusion::error::DataFusionError;
+
+use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, WriteMode};
+
+/// A point in the staged writes to return to (`SAVEPOINT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteMark(usize);
+
+#[derive(Debug, Default)]
+struct Staged {
+    /// A transaction block is open: writes stage instead of committing.
+    open: bool,
+    /// In the order written, each batch in its table's scan schema.
+    writes: Vec<(TableIdent, RecordBatch)>,
+}
+
+/// One session's staged writes (see the module docs).
+#[derive(Debug, Default)]
+pub struct UncommittedWrites(Mutex<Staged>);
+
+impl UncommittedWrites {
+    /// The staged writes of the session planning with `state`, if it has any
+    /// machinery for them (background jobs and system sessions do not).
+    pub fn of(state: &dyn Session) -> Option<Arc<UncommittedWrites>> {
+        state.config().get_extension::<UncommittedWrites>()
+    }
+
+    /// `BEGIN`: from now on writes stage.
+    pub fn begin(&self) {
+        let mut staged = self.lock();
+        staged.open = true;
+        staged.writes.clear();
+    }
+
+    /// Whether writes stage now (a block is open).
+    pub fn is_open(&self) -> bool {
+        self.lock().open
+    }
+
+    /// Stages `batches` for `ident`, cast to `schema` (the table's scan
+    /// schema, so every batch of a table has one shape). Fails if no block
+    /// is open: the caller should have committed instead.
+    pub fn stage(
+        &self,
+        ident: &TableIdent,
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<u64, CatalogError> {
+        let mut cast_batches = Vec::with_capacity(batches.len());
+        let mut rows = 0;
+        for batch in batches {
+            rows += batch.num_rows() as u64;
+            if batch.num_rows() > 0 {
+                cast_batches.push(cast_to(ident, &batch, schema)?);
+            }
+        }
+        let mut staged = self.lock();
+        if !staged.open {
+            return Err(CatalogError::DataFusion(DataFusionError::Internal(
+                "rows staged outside a transaction block".into(),
+            )));
+        }
+        staged
+            .writes
+            .extend(cast_batches.into_iter().map(|b| (ident.clone(), b)));
+        Ok(rows)
+    }
+
+    /// The rows staged for `ident`, oldest first.
+    pub fn staged(&self, ident: &TableIdent) -> Vec<RecordBatch> {
+        self.lock()
+            .writes
+            .iter()
+            .filter(|(i, _)| i == ident)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// `SAVEPOINT`: where ROLLBACK TO returns.
+    pub fn mark(&self) -> WriteMark {
+        WriteMark(self.lock().writes.len())
+    }
+
+    /// `ROLLBACK TO SAVEPOINT`: drops what was staged after `mark`.
+    pub fn rollback_to(&self, mark: WriteMark) {
+        self.lock().writes.truncate(mark.0);
+    }
+
+    /// The table was dropped or replaced in this block: its staged rows go
+    /// with it.
+    pub fn forget(&self, ident: &TableIdent) {
+        self.lock().writes.retain(|(i, _)| i != ident);
+    }
+
+    /// `ROLLBACK` (or a block that ends any other way than COMMIT).
+    pub fn discard(&self) {
+        let mut staged = self.lock();
+        staged.open = false;
+        staged.writes.clear();
+    }
+
+    /// `COMMIT`: each table's staged rows become one Delta commit, tables in
+    /// the order they were first written. Returns the rows committed. The
+    /// block is over either way; on an error the tables not yet committed
+    /// keep nothing.
+    pub async fn commit(&self, store: &DeltaTableStore, user: &str) -> Result<u64, CatalogError> {
+        let writes = {
+            let mut staged = self.lock();
+            staged.open = false;
+            std::mem::take(&mut staged.writes)
+        };
+        let mut tables: Vec<(TableIdent, Vec<RecordBatch>)> = Vec::new();
+        for (ident, batch) in writes {
+            match tables.iter_mut().find(|(i, _)| *i == ident) {
+                Some((_, batches)) => batches.push(batch),
+                None => tables.push((ident, vec![batch])),
+            }
+        }
+        let lineage = Lineage {
+            operation: "transaction".into(),
+            source: None,
+            sha256: None,
+            user: user.to_string(),
+        };
+        let mut rows = 0;
+        for (ident, batches) in tables {
+            let schema = batches[0].schema();
+            rows += store
+                .write_batches(
+                    &ident,
+                    schema,
+                    batches,
+                    WriteMode::Append,
+                    user,
+                    Some(&lineage),
+                )
+                .await?;
+        }
+        Ok(rows)
+    }
+
+    /// A poisoned lock still yields the rows: staging is one push or truncate.
+    fn lock(&self) -> MutexGuard<'_, Staged> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `batch` with `schema`'s columns, by name (COPY brings the table's declared
+/// types, the scan reads strings as views).
+fn cast_to(
+    ident: &TableIdent,
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, CatalogError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column =
+                batch
+                    .column_by_name(field.name())
+                    .ok_or_else(|| CatalogError::SchemaMismatch {
+                        table: ident.to_string(),
+                        message: format!("no column \"{}\" in the rows written", field.name()),
+                    })?;
+            Ok(cast(column, field.data_type())?)
+        })
+        .collect::<Result<Vec<_>, CatalogError>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(ids: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(ids.to_vec()))]).unwrap()
+    }
+
+    fn ids(writes: &UncommittedWrites, ident: &TableIdent) -> Vec<i64> {
+        writes
+            .staged(ident)
+            .iter()
+            .flat_map(|b| {
+                let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                ids.iter().flatten().collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn savepoint_marks_forget_and_discard() {
+        let writes = UncommittedWrites::default();
+        let t = TableIdent::new("public", "t");
+        let u = TableIdent::new("public", "u");
+        let schema = batch(&[]).schema();
+        // Nothing stages outside a block.
+        assert!(writes.stage(&t, &schema, vec![batch(&[1])]).is_err());
+        writes.begin();
+        assert_eq!(writes.stage(&t, &schema, vec![batch(&[1, 2])]).unwrap(), 2);
+        let mark = writes.mark();
+        writes.stage(&u, &schema, vec![batch(&[3])]).unwrap();
+        writes.stage(&t, &schema, vec![batch(&[4])]).unwrap();
+        assert_eq!(ids(&writes, &t), vec![1, 2, 4]);
+        writes.rollback_to(mark);
+        assert_eq!(ids(&writes, &t), vec![1, 2]);
+        assert!(ids(&writes, &u).is_empty());
+        writes.stage(&u, &schema, vec![batch(&[5])]).unwrap();
+        writes.forget(&t);
+        assert!(ids(&writes, &t).is_empty());
+        assert_eq!(ids(&writes, &u), vec![5]);
+        writes.discard();
+        assert!(!writes.is_open());
+        assert!(ids(&writes, &u).is_empty());
+    }
+
+    #[test]
+    fn staged_rows_take_the_table_schema() {
+        let writes = UncommittedWrites::default();
+        let t = TableIdent::new("public", "t");
+        writes.begin();
+        let scan = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8View, true),
+        ]));
+        let copied = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, true),
+                Field::new("id", DataType::Int64, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec!["a"])),
+                Arc::new(Int64Array::from(vec![7])),
+            ],
+        )
+        .unwrap();
+        writes.stage(&t, &scan, vec![copied]).unwrap();
+        let staged = writes.staged(&t);
+        assert_eq!(staged[0].schema(), scan);
+        // A batch without a column of the table is refused.
+        assert!(writes.stage(&t, &scan, vec![batch(&[1])]).is_err());
+        assert_eq!(staged[0].column(1).len(), 1);
+    }
+}
