@@ -22,9 +22,8 @@ pub trait ProtocolStatements: Send + Sync {
     fn remove(&self, name: &str) -> bool;
 }
 
-/// Names that may be prepared in this session. A protocol statement closed by
-/// the client's Close message stays listed until removed here; removing a
-/// missing one is harmless.
+/// Names prepared in this session (Parse and Close keep the protocol ones
+/// current).
 #[derive(Debug, Default)]
 pub struct PreparedNames {
     protocol: Mutex<BTreeSet<String>>,
@@ -35,6 +34,11 @@ impl PreparedNames {
     /// A named statement was stored by Parse.
     pub fn parsed(&self, name: &str) {
         locked(&self.protocol).insert(name.to_string());
+    }
+
+    /// A statement was closed by the client's Close message.
+    pub fn closed(&self, name: &str) {
+        locked(&self.protocol).remove(name);
     }
 
     /// SQL `PREPARE name` succeeded.

@@ -504,6 +504,12 @@ async fn deallocate_reaches_protocol_statements_and_move_counts_rows() {
         .unwrap();
     let err = c.query(&statement, &[&1i32]).await.unwrap_err();
     assert_eq!(sqlstate(&err), "26000", "{err:?}");
+    // PostgreSQL's words for a Bind naming a statement that is gone.
+    let message = err.as_db_error().map(|e| e.message().to_string());
+    assert_eq!(
+        message.as_deref(),
+        Some(format!("prepared statement \"{name}\" does not exist").as_str())
+    );
     let err = c
         .batch_execute(&format!("DEALLOCATE {name}"))
         .await
@@ -512,6 +518,21 @@ async fn deallocate_reaches_protocol_statements_and_move_counts_rows() {
     let kept = c.prepare("SELECT 7").await.unwrap();
     c.batch_execute("DEALLOCATE ALL").await.unwrap();
     let err = c.query(&kept, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "26000", "{err:?}");
+    // Dropping a tokio-postgres statement sends Close: the name is gone, so
+    // DEALLOCATE of it fails as in PostgreSQL.
+    let closed = c.prepare("SELECT 8").await.unwrap();
+    let closed_name = format!("{closed:?}")
+        .split("name: \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .expect("a statement name in Debug output");
+    drop(closed);
+    let err = c
+        .batch_execute(&format!("DEALLOCATE {closed_name}"))
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&err), "26000", "{err:?}");
 
     c.batch_execute(
