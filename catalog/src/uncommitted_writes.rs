@@ -120,8 +120,9 @@ impl UncommittedWrites {
 
     /// `COMMIT`: each table's staged rows become one Delta commit, tables in
     /// the order they were first written. Returns the rows committed. The
-    /// block is over either way; on an error the tables not yet committed
-    /// keep nothing.
+    /// block is over either way. A table that no longer exists fails it
+    /// before anything commits; a later failure leaves the tables committed
+    /// before it committed, and the others without the block's rows.
     pub async fn commit(&self, store: &DeltaTableStore, user: &str) -> Result<u64, CatalogError> {
         let writes = {
             let mut staged = self.lock();
@@ -141,6 +142,10 @@ impl UncommittedWrites {
             sha256: None,
             user: user.to_string(),
         };
+        // A table dropped meanwhile fails the COMMIT before any table commits.
+        if let Some((missing, _)) = tables.iter().find(|(i, _)| !store.table_exists(i)) {
+            return Err(CatalogError::TableNotFound(missing.table.clone()));
+        }
         let mut rows = 0;
         for (ident, batches) in tables {
             let schema = batches[0].schema();

@@ -362,6 +362,29 @@ fn revive_failed_block<C: ClientInfo>(client: &mut C, first: Option<&Command>) {
     }
 }
 
+/// PostgreSQL ends the block even when its COMMIT fails (the block's writes
+/// could not be committed), but pgwire marks the block of any failed
+/// statement as failed. So the wire status goes idle before a COMMIT of an
+/// open block runs, and the session remembers that the engine is to run it as
+/// the end of an open block (`Session::take_committing`).
+fn idle_before_commit<C: ClientInfo>(client: &mut C, first: Option<&Command>) -> PgWireResult<()> {
+    if client.transaction_status() == TransactionStatus::Transaction
+        && matches!(first, Some(Command::Commit))
+    {
+        session_of(client)?.set_committing();
+        client.set_transaction_status(TransactionStatus::Idle);
+    }
+    Ok(())
+}
+
+/// Whether a query string might start with COMMIT (or its synonym END), so
+/// that only those are parsed ahead of their run.
+fn may_be_commit(query: &str) -> bool {
+    let start = query.trim_start();
+    let head = start.get(..6).unwrap_or(start).to_ascii_lowercase();
+    head.starts_with("commit") || head.starts_with("end")
+}
+
 /// Reports the parameters a statement changed (`SET TimeZone`, `RESET`,
 /// `ROLLBACK`), as PostgreSQL does with ParameterStatus before the command's
 /// response. `before` is what `Settings::reported` gave before it ran.
@@ -416,7 +439,10 @@ impl SimpleQueryHandler for LakehouseHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if client.transaction_status() == TransactionStatus::Error {
+        let status = client.transaction_status();
+        if status == TransactionStatus::Error
+            || (status == TransactionStatus::Transaction && may_be_commit(&query.query))
+        {
             let first = self
                 .parser
                 .parse(&query.query)
@@ -424,6 +450,7 @@ impl SimpleQueryHandler for LakehouseHandler {
                 .and_then(|statements| statements.into_iter().next())
                 .and_then(|statement| classify(statement).ok());
             revive_failed_block(client, first.as_ref());
+            idle_before_commit(client, first.as_ref())?;
         }
         self._on_query(client, query).await
     }
@@ -437,6 +464,7 @@ impl SimpleQueryHandler for LakehouseHandler {
     {
         let session = session_of(client)?;
         let mut status = client.transaction_status();
+        let mut committing = session.take_committing();
         let statements = match self.parser.parse(query) {
             Ok(s) => s,
             Err(e) => return Ok(vec![Response::Error(Box::new(e.to_error_info()))]),
@@ -455,7 +483,11 @@ impl SimpleQueryHandler for LakehouseHandler {
                 let command = classify(statement)?;
                 let tag = rows_tag(&command);
                 let connection = engine::Connection {
-                    block: block_of(status),
+                    block: if std::mem::take(&mut committing) {
+                        Block::Open
+                    } else {
+                        block_of(status)
+                    },
                     statements: &PortalStatements(client.portal_store()),
                 };
                 let output =
@@ -646,6 +678,13 @@ impl ExtendedQueryHandler for LakehouseHandler {
             if let Some(Entry::Value(portal)) = portal {
                 revive_failed_block(client, Some(&portal.statement.statement.command));
             }
+        } else if client.transaction_status() == TransactionStatus::Transaction {
+            let portal = client
+                .portal_store()
+                .get_portal(message.name.as_deref().unwrap_or(DEFAULT_NAME));
+            if let Some(Entry::Value(portal)) = portal {
+                idle_before_commit(client, Some(&portal.statement.statement.command))?;
+            }
         }
         self._on_execute(client, message).await
     }
@@ -715,7 +754,11 @@ impl ExtendedQueryHandler for LakehouseHandler {
             Command::Declare { name, .. } => Some(name.clone()),
             _ => None,
         };
-        let block = block_of(client.transaction_status());
+        let block = if session.take_committing() {
+            Block::Open
+        } else {
+            block_of(client.transaction_status())
+        };
         let bind = |types: &[Option<DataType>]| {
             let declared = portal
                 .statement

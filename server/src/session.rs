@@ -1,6 +1,7 @@
 //! One client session: its DataFusion context, settings, COPY-in buffer,
 //! cursors, savepoints, uncommitted writes and prepared-statement names.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -47,6 +48,9 @@ pub struct Session {
     pub writes: Arc<UncommittedWrites>,
     /// Names of prepared statements (Parse and SQL PREPARE).
     pub prepared: PreparedNames,
+    /// The next statement is the COMMIT of an open block whose wire status
+    /// was set idle ahead of it (see `handler::idle_before_commit`).
+    committing: AtomicBool,
     /// NOTICEs raised by functions and this session's background jobs, sent
     /// before the next response.
     pub notices: SessionNotices,
@@ -72,8 +76,19 @@ impl Session {
             savepoints: Savepoints::default(),
             writes,
             prepared: PreparedNames::default(),
+            committing: AtomicBool::new(false),
             notices,
         }
+    }
+
+    /// The next statement ends an open block with COMMIT.
+    pub fn set_committing(&self) {
+        self.committing.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this statement is that COMMIT (asked once per statement).
+    pub fn take_committing(&self) -> bool {
+        self.committing.swap(false, Ordering::SeqCst)
     }
 
     /// Runs `f` on the settings; a poisoned lock (a panic elsewhere) still

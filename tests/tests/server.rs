@@ -433,6 +433,48 @@ async fn cancel_stops_rows_already_streaming() {
 }
 
 #[tokio::test]
+async fn a_failed_commit_ends_the_block_and_commits_nothing_on_both_protocols() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    let other = server.client().await;
+    c.batch_execute("CREATE TABLE kept (id INT)").await.unwrap();
+    for (round, simple) in [(1, true), (2, false)] {
+        c.batch_execute(&format!("CREATE TABLE gone{round} (id INT)"))
+            .await
+            .unwrap();
+        c.batch_execute(&format!(
+            "BEGIN; INSERT INTO kept VALUES ({round}); INSERT INTO gone{round} VALUES ({round})"
+        ))
+        .await
+        .unwrap();
+        other
+            .batch_execute(&format!("DROP TABLE gone{round}"))
+            .await
+            .unwrap();
+        let err = if simple {
+            c.batch_execute("COMMIT").await.unwrap_err()
+        } else {
+            c.execute("COMMIT", &[]).await.unwrap_err()
+        };
+        assert_eq!(sqlstate(&err), "42P01", "{err:?}");
+        // As in PostgreSQL the block is over: the next statement runs (no
+        // 25P02), and COMMIT wrote none of the block's rows.
+        let rows = c.query_one("SELECT count(*) FROM kept", &[]).await.unwrap();
+        assert_eq!(rows.get::<_, i64>(0), 0, "round {round}");
+    }
+    // A COMMIT that works still commits, on both protocols.
+    c.batch_execute("BEGIN; INSERT INTO kept VALUES (3)")
+        .await
+        .unwrap();
+    c.execute("COMMIT", &[]).await.unwrap();
+    let rows = other
+        .query_one("SELECT count(*) FROM kept", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.get::<_, i64>(0), 1);
+}
+
+#[tokio::test]
 async fn savepoints_revive_a_failed_block_on_both_protocols() {
     let server = TestServer::start();
     let mut c = server.client().await;
