@@ -54,6 +54,10 @@ pub enum CatalogError {
     TrialNotFound(i64),
     #[error("vector index error: {0}")]
     VectorIndex(String),
+    #[error(
+        "the transaction block holds more than {limit} bytes of uncommitted rows; COMMIT in smaller blocks, or write outside a block"
+    )]
+    UncommittedTooLarge { limit: usize },
     #[error("corrupt catalog file {path}: {message}")]
     Corrupt { path: String, message: String },
 }

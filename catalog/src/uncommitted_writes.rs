@@ -21,6 +21,10 @@ use datafusion::error::DataFusionError;
 
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, WriteMode};
 
+/// Most bytes of rows one block may stage (in memory until COMMIT); past it
+/// the write fails with `54000` instead of exhausting the server's memory.
+pub const MAX_UNCOMMITTED_BYTES: usize = 1 << 30;
+
 /// A point in the staged writes to return to (`SAVEPOINT`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteMark(usize);
@@ -31,13 +35,44 @@ struct Staged {
     open: bool,
     /// In the order written, each batch in its table's scan schema.
     writes: Vec<(TableIdent, RecordBatch)>,
+    /// Memory the batches hold.
+    bytes: usize,
+}
+
+impl Staged {
+    /// After `writes` lost some batches.
+    fn recount(&mut self) {
+        self.bytes = self.writes.iter().map(|(_, b)| bytes_of(b)).sum();
+    }
+}
+
+fn bytes_of(batch: &RecordBatch) -> usize {
+    batch.get_array_memory_size()
 }
 
 /// One session's staged writes (see the module docs).
-#[derive(Debug, Default)]
-pub struct UncommittedWrites(Mutex<Staged>);
+#[derive(Debug)]
+pub struct UncommittedWrites {
+    staged: Mutex<Staged>,
+    /// Most bytes staged at once.
+    limit: usize,
+}
+
+impl Default for UncommittedWrites {
+    fn default() -> Self {
+        UncommittedWrites::with_limit(MAX_UNCOMMITTED_BYTES)
+    }
+}
 
 impl UncommittedWrites {
+    /// Staged writes that may hold at most `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        UncommittedWrites {
+            staged: Mutex::default(),
+            limit,
+        }
+    }
+
     /// The staged writes of the session planning with `state`, if it has any
     /// machinery for them (background jobs and system sessions do not).
     pub fn of(state: &dyn Session) -> Option<Arc<UncommittedWrites>> {
@@ -49,6 +84,7 @@ impl UncommittedWrites {
         let mut staged = self.lock();
         staged.open = true;
         staged.writes.clear();
+        staged.bytes = 0;
     }
 
     /// Whether writes stage now (a block is open).
@@ -79,6 +115,11 @@ impl UncommittedWrites {
                 "rows staged outside a transaction block".into(),
             )));
         }
+        let adding: usize = cast_batches.iter().map(bytes_of).sum();
+        if staged.bytes + adding > self.limit {
+            return Err(CatalogError::UncommittedTooLarge { limit: self.limit });
+        }
+        staged.bytes += adding;
         staged
             .writes
             .extend(cast_batches.into_iter().map(|b| (ident.clone(), b)));
@@ -102,13 +143,17 @@ impl UncommittedWrites {
 
     /// `ROLLBACK TO SAVEPOINT`: drops what was staged after `mark`.
     pub fn rollback_to(&self, mark: WriteMark) {
-        self.lock().writes.truncate(mark.0);
+        let mut staged = self.lock();
+        staged.writes.truncate(mark.0);
+        staged.recount();
     }
 
     /// The table was dropped or replaced in this block: its staged rows go
     /// with it.
     pub fn forget(&self, ident: &TableIdent) {
-        self.lock().writes.retain(|(i, _)| i != ident);
+        let mut staged = self.lock();
+        staged.writes.retain(|(i, _)| i != ident);
+        staged.recount();
     }
 
     /// `ROLLBACK` (or a block that ends any other way than COMMIT).
@@ -116,6 +161,7 @@ impl UncommittedWrites {
         let mut staged = self.lock();
         staged.open = false;
         staged.writes.clear();
+        staged.bytes = 0;
     }
 
     /// `COMMIT`: each table's staged rows become one Delta commit, tables in
@@ -127,6 +173,7 @@ impl UncommittedWrites {
         let writes = {
             let mut staged = self.lock();
             staged.open = false;
+            staged.bytes = 0;
             std::mem::take(&mut staged.writes)
         };
         let mut tables: Vec<(TableIdent, Vec<RecordBatch>)> = Vec::new();
@@ -165,7 +212,7 @@ impl UncommittedWrites {
 
     /// A poisoned lock still yields the rows: staging is one push or truncate.
     fn lock(&self) -> MutexGuard<'_, Staged> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.staged.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -242,6 +289,29 @@ mod tests {
         writes.discard();
         assert!(!writes.is_open());
         assert!(ids(&writes, &u).is_empty());
+    }
+
+    #[test]
+    fn a_block_holds_at_most_its_limit() {
+        let one = bytes_of(&batch(&[1, 2, 3]));
+        let writes = UncommittedWrites::with_limit(2 * one);
+        let t = TableIdent::new("public", "t");
+        let schema = batch(&[]).schema();
+        writes.begin();
+        writes.stage(&t, &schema, vec![batch(&[1, 2, 3])]).unwrap();
+        writes.stage(&t, &schema, vec![batch(&[4, 5, 6])]).unwrap();
+        let err = writes
+            .stage(&t, &schema, vec![batch(&[7, 8, 9])])
+            .unwrap_err();
+        assert!(
+            matches!(err, CatalogError::UncommittedTooLarge { .. }),
+            "{err}"
+        );
+        // The refused rows were not staged; rolling back frees room.
+        assert_eq!(ids(&writes, &t), vec![1, 2, 3, 4, 5, 6]);
+        writes.rollback_to(WriteMark(1));
+        writes.stage(&t, &schema, vec![batch(&[7, 8, 9])]).unwrap();
+        assert_eq!(ids(&writes, &t), vec![1, 2, 3, 7, 8, 9]);
     }
 
     #[test]

@@ -116,6 +116,7 @@ fn catalog_sqlstate(e: &CatalogError) -> &'static str {
         CatalogError::DataFusion(inner) => datafusion_sqlstate(inner),
         CatalogError::Delta(_) | CatalogError::Io { .. } => "58030",
         CatalogError::Corrupt { .. } => "XX001",
+        CatalogError::UncommittedTooLarge { .. } => "54000",
         CatalogError::IndexNotFound(_) => "42704",
         CatalogError::IndexExists(_) => "42710",
         CatalogError::EvalExists { .. } => "42710",
