@@ -186,6 +186,41 @@ impl DeltaTableStore {
         remove_dir_crash_safe(&path)
     }
 
+    /// A value that changes whenever a schema, a table or a commit comes or
+    /// goes: it hashes the schema and table names and each table's latest
+    /// commit file. Directory listings only, so a catalog snapshot computed
+    /// from the tables can be reused for as long as it holds.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for schema in self.schema_names() {
+            schema.hash(&mut hasher);
+            for table in self.table_names(&schema) {
+                let log = self.dir.table_dir(&schema, &table).join("_delta_log");
+                let latest = std::fs::read_dir(&log).ok().and_then(|entries| {
+                    entries
+                        .flatten()
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .filter(|n| {
+                            n.ends_with(".json") && n.starts_with(|c: char| c.is_ascii_digit())
+                        })
+                        .max()
+                });
+                // A table dropped and made again reaches the same version:
+                // the commit file itself (time, inode, size) tells them apart.
+                let written = latest
+                    .as_ref()
+                    .and_then(|name| std::fs::metadata(log.join(name)).ok())
+                    .map(|m| {
+                        use std::os::unix::fs::MetadataExt;
+                        (m.modified().ok(), m.ino(), m.len())
+                    });
+                (table, latest, written).hash(&mut hasher);
+            }
+        }
+        hasher.finish()
+    }
+
     /// Committed tables of a schema, sorted.
     pub fn table_names(&self, schema: &str) -> Vec<String> {
         if validate_name(schema).is_err() {

@@ -91,6 +91,7 @@ impl ServerState {
                 Arc::new(PgCatalogOverlay::new(
                     pg_catalog,
                     catalog.store().clone(),
+                    catalog.views().clone(),
                     pg_annotations.clone(),
                     roles.clone(),
                 )),

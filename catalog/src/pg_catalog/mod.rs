@@ -21,7 +21,7 @@ mod pg_roles;
 mod relation_oids;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -31,7 +31,7 @@ use datafusion::error::Result;
 
 use crate::roles::RoleStore;
 use crate::system::{ComputedTable, SystemTable};
-use crate::{DeltaTableStore, TableDefinition};
+use crate::{DeltaTableStore, TableDefinition, ViewStore};
 use pg_constraint::ConstraintDefinition;
 use relation_oids::RelationOids;
 
@@ -159,28 +159,78 @@ struct CatalogSnapshot {
 pub struct PgCatalogOverlay {
     inner: Arc<dyn SchemaProvider>,
     store: DeltaTableStore,
+    views: ViewStore,
     annotations: PgAnnotations,
     roles: Arc<RoleStore>,
+    /// Shared by the overlay tables handed out (see [`SnapshotCache`]).
+    cache: Arc<SnapshotCache>,
+}
+
+/// A catalog snapshot and the `pg_class` batches it was computed with.
+type SnapshotWithClass = (CatalogSnapshot, Vec<RecordBatch>);
+
+/// The last snapshot and the fingerprint of the tables and views it was
+/// computed from: psql's `\d` scans pg_class, pg_index and pg_constraint
+/// several times per command, and each scan would re-read every table's log.
+#[derive(Default)]
+struct SnapshotCache(Mutex<Option<(u64, Arc<SnapshotWithClass>)>>);
+
+impl std::fmt::Debug for SnapshotCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotCache")
+    }
 }
 
 impl PgCatalogOverlay {
     pub fn new(
         inner: Arc<dyn SchemaProvider>,
         store: DeltaTableStore,
+        views: ViewStore,
         annotations: PgAnnotations,
         roles: Arc<RoleStore>,
     ) -> Self {
         PgCatalogOverlay {
             inner,
             store,
+            views,
             annotations,
             roles,
+            cache: Arc::default(),
         }
+    }
+
+    /// The snapshot of the tables as they are now: the cached one while the
+    /// tables, their commits and the views are unchanged, else a new one.
+    async fn snapshot(&self, state: &dyn Session) -> Result<Arc<SnapshotWithClass>> {
+        // Read before computing: a change committed meanwhile makes the next
+        // caller's fingerprint differ from the one stored here.
+        let fingerprint = self.fingerprint();
+        let cached = self.cache.0.lock().ok().and_then(|c| c.clone());
+        if let Some((seen, snapshot)) = cached
+            && seen == fingerprint
+        {
+            return Ok(snapshot);
+        }
+        let snapshot = Arc::new(self.compute_snapshot(state).await?);
+        if let Ok(mut cache) = self.cache.0.lock() {
+            *cache = Some((fingerprint, snapshot.clone()));
+        }
+        Ok(snapshot)
+    }
+
+    fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.store.fingerprint().hash(&mut hasher);
+        for schema in self.store.schema_names() {
+            self.views.names(&schema).hash(&mut hasher);
+        }
+        hasher.finish()
     }
 
     /// Reads the oids `pg_class` assigns and every table's definition, and
     /// refreshes the annotations from them.
-    async fn snapshot(&self, state: &dyn Session) -> Result<(CatalogSnapshot, Vec<RecordBatch>)> {
+    async fn compute_snapshot(&self, state: &dyn Session) -> Result<SnapshotWithClass> {
         let (oids, pg_class) = RelationOids::read(self.inner.as_ref(), state).await?;
         let tables = self
             .store
@@ -284,8 +334,10 @@ impl SchemaProvider for PgCatalogOverlay {
             overlay: Arc::new(PgCatalogOverlay {
                 inner: self.inner.clone(),
                 store: self.store.clone(),
+                views: self.views.clone(),
                 annotations: self.annotations.clone(),
                 roles: self.roles.clone(),
+                cache: self.cache.clone(),
             }),
         }))))
     }
@@ -532,10 +584,11 @@ impl ComputedTable for OverlayTable {
             }
             _ => {}
         }
-        let (snapshot, pg_class) = self.overlay.snapshot(state).await?;
+        let cached = self.overlay.snapshot(state).await?;
+        let (snapshot, pg_class) = (&cached.0, &cached.1);
         Ok(match self.kind {
             OverlayKind::Class => {
-                let flags = RelationFlags::of(&snapshot);
+                let flags = RelationFlags::of(snapshot);
                 // A table's owner is the role that created it; the rest
                 // (catalogs, views, indexes) belong to the bootstrap admin.
                 let admin = self.admin_oid();
@@ -550,8 +603,8 @@ impl ComputedTable for OverlayTable {
                     snapshot.tables.iter().map(|(oid, _)| *oid).collect();
                 let relam = |oid: i32| tables.contains(&oid).then_some(DELTA_ACCESS_METHOD_OID);
                 let mut batches = pg_class
-                    .into_iter()
-                    .map(|b| flags.apply(widen(b, &self.schema)?))
+                    .iter()
+                    .map(|b| flags.apply(widen(b.clone(), &self.schema)?))
                     .collect::<Result<Vec<_>>>()?;
                 batches.push(pg_index::pg_class_rows(&self.schema, &snapshot.indexes)?);
                 batches
@@ -563,11 +616,11 @@ impl ComputedTable for OverlayTable {
                     .collect::<Result<Vec<_>>>()?
             }
             OverlayKind::Index => vec![pg_index::pg_index_rows(&self.schema, &snapshot.indexes)?],
-            OverlayKind::Constraint => vec![pg_constraint::batch(&snapshot)?],
+            OverlayKind::Constraint => vec![pg_constraint::batch(snapshot)?],
             OverlayKind::Description => {
                 // PostgreSQL's own descriptions (functions, types) stay.
                 let mut batches = self.fixed_rows("pg_description", state).await?;
-                batches.push(pg_description::batch(&snapshot)?);
+                batches.push(pg_description::batch(snapshot)?);
                 batches
             }
             OverlayKind::Type
