@@ -231,6 +231,39 @@ impl DeltaTableStore {
         })
     }
 
+    /// The latest committed version of a table (its newest commit file), or
+    /// `None` if it has none.
+    pub fn latest_version(&self, ident: &TableIdent) -> Option<i64> {
+        if validate_name(&ident.schema).is_err() || validate_name(&ident.table).is_err() {
+            return None;
+        }
+        let log = self
+            .dir
+            .table_dir(&ident.schema, &ident.table)
+            .join("_delta_log");
+        std::fs::read_dir(log)
+            .ok()?
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".json")?.parse::<i64>().ok())
+            .max()
+    }
+
+    /// Drops a table a rolled-back transaction block created, if nothing was
+    /// committed to it since `version` (another session's rows are never
+    /// dropped). Whether it was dropped.
+    pub fn drop_if_unchanged(
+        &self,
+        ident: &TableIdent,
+        version: i64,
+    ) -> Result<bool, CatalogError> {
+        if self.latest_version(ident) != Some(version) {
+            return Ok(false);
+        }
+        self.drop_table(ident)?;
+        Ok(true)
+    }
+
     pub fn table_exists(&self, ident: &TableIdent) -> bool {
         validate_name(&ident.schema).is_ok()
             && validate_name(&ident.table).is_ok()

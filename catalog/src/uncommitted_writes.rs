@@ -6,6 +6,8 @@
 //! staged rows beside the committed ones, other sessions see nothing until
 //! COMMIT turns each table's staged rows into one Delta commit. ROLLBACK drops
 //! them, ROLLBACK TO SAVEPOINT drops what came after the savepoint's mark.
+//! Tables the block created are listed too, so that a rollback can drop them
+//! again ([`DeltaTableStore::drop_if_unchanged`]).
 //!
 //! It rides in the session's DataFusion `SessionConfig` (an extension), so a
 //! [`crate::DeltaSchemaProvider`] table, shared by every session, reaches the
@@ -25,9 +27,13 @@ use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, WriteMode};
 /// the write fails with `54000` instead of exhausting the server's memory.
 pub const MAX_UNCOMMITTED_BYTES: usize = 1 << 30;
 
-/// A point in the staged writes to return to (`SAVEPOINT`).
+/// A point in the staged writes to return to (`SAVEPOINT`): how many
+/// batches were staged and how many tables created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteMark(usize);
+pub struct WriteMark(usize, usize);
+
+/// A table the open block created, at the version its creation committed.
+pub type CreatedTable = (TableIdent, i64);
 
 #[derive(Debug, Default)]
 struct Staged {
@@ -37,6 +43,8 @@ struct Staged {
     writes: Vec<(TableIdent, RecordBatch)>,
     /// Memory the batches hold.
     bytes: usize,
+    /// Tables created in the block, oldest first.
+    created: Vec<CreatedTable>,
 }
 
 impl Staged {
@@ -56,11 +64,29 @@ pub struct UncommittedWrites {
     staged: Mutex<Staged>,
     /// Most bytes staged at once.
     limit: usize,
+    /// Where the block's tables were created, to drop them if the session
+    /// goes away with the block open (a lost connection rolls back).
+    store: Option<DeltaTableStore>,
 }
 
 impl Default for UncommittedWrites {
     fn default() -> Self {
         UncommittedWrites::with_limit(MAX_UNCOMMITTED_BYTES)
+    }
+}
+
+impl Drop for UncommittedWrites {
+    fn drop(&mut self) {
+        let Some(store) = self.store.take() else {
+            return;
+        };
+        if self.is_open() {
+            for (ident, version) in self.discard() {
+                if let Err(e) = store.drop_if_unchanged(&ident, version) {
+                    tracing::warn!("dropping {ident}, made by an abandoned block: {e}");
+                }
+            }
+        }
     }
 }
 
@@ -70,6 +96,17 @@ impl UncommittedWrites {
         UncommittedWrites {
             staged: Mutex::default(),
             limit,
+            store: None,
+        }
+    }
+
+    /// A session's staged writes over `store`: if the session ends with its
+    /// block open, the tables the block created are dropped again.
+    pub fn for_store(store: DeltaTableStore) -> Self {
+        UncommittedWrites {
+            staged: Mutex::default(),
+            limit: MAX_UNCOMMITTED_BYTES,
+            store: Some(store),
         }
     }
 
@@ -85,6 +122,7 @@ impl UncommittedWrites {
         staged.open = true;
         staged.writes.clear();
         staged.bytes = 0;
+        staged.created.clear();
     }
 
     /// Whether writes stage now (a block is open).
@@ -136,32 +174,51 @@ impl UncommittedWrites {
             .collect()
     }
 
-    /// `SAVEPOINT`: where ROLLBACK TO returns.
-    pub fn mark(&self) -> WriteMark {
-        WriteMark(self.lock().writes.len())
+    /// `CREATE TABLE` inside the block made `ident`, committed as `version`.
+    pub fn created(&self, ident: &TableIdent, version: i64) {
+        let mut staged = self.lock();
+        if staged.open {
+            staged.created.push((ident.clone(), version));
+        }
     }
 
-    /// `ROLLBACK TO SAVEPOINT`: drops what was staged after `mark`.
-    pub fn rollback_to(&self, mark: WriteMark) {
+    /// `SAVEPOINT`: where ROLLBACK TO returns.
+    pub fn mark(&self) -> WriteMark {
+        let staged = self.lock();
+        WriteMark(staged.writes.len(), staged.created.len())
+    }
+
+    /// `ROLLBACK TO SAVEPOINT`: drops what was staged after `mark`; returns
+    /// the tables created after it, newest first, for the caller to drop.
+    pub fn rollback_to(&self, mark: WriteMark) -> Vec<CreatedTable> {
         let mut staged = self.lock();
         staged.writes.truncate(mark.0);
         staged.recount();
+        let keep = mark.1.min(staged.created.len());
+        let mut undone = staged.created.split_off(keep);
+        undone.reverse();
+        undone
     }
 
     /// The table was dropped or replaced in this block: its staged rows go
-    /// with it.
+    /// with it, and a rollback has no creation of it to undo.
     pub fn forget(&self, ident: &TableIdent) {
         let mut staged = self.lock();
         staged.writes.retain(|(i, _)| i != ident);
+        staged.created.retain(|(i, _)| i != ident);
         staged.recount();
     }
 
-    /// `ROLLBACK` (or a block that ends any other way than COMMIT).
-    pub fn discard(&self) {
+    /// `ROLLBACK` (or a block that ends any other way than COMMIT); returns
+    /// the tables the block created, newest first, for the caller to drop.
+    pub fn discard(&self) -> Vec<CreatedTable> {
         let mut staged = self.lock();
         staged.open = false;
         staged.writes.clear();
         staged.bytes = 0;
+        let mut undone = std::mem::take(&mut staged.created);
+        undone.reverse();
+        undone
     }
 
     /// `COMMIT`: each table's staged rows become one Delta commit, tables in
@@ -174,6 +231,7 @@ impl UncommittedWrites {
             let mut staged = self.lock();
             staged.open = false;
             staged.bytes = 0;
+            staged.created.clear();
             std::mem::take(&mut staged.writes)
         };
         let mut tables: Vec<(TableIdent, Vec<RecordBatch>)> = Vec::new();
@@ -292,6 +350,31 @@ mod tests {
     }
 
     #[test]
+    fn rollbacks_hand_back_the_tables_the_block_created() {
+        let writes = UncommittedWrites::default();
+        let t = TableIdent::new("public", "t");
+        let u = TableIdent::new("public", "u");
+        let v = TableIdent::new("public", "v");
+        // Outside a block a creation is nobody's to undo.
+        writes.created(&t, 0);
+        writes.begin();
+        writes.created(&t, 0);
+        let mark = writes.mark();
+        writes.created(&u, 1);
+        writes.created(&v, 0);
+        assert_eq!(
+            writes.rollback_to(mark),
+            vec![(v.clone(), 0), (u.clone(), 1)]
+        );
+        writes.created(&u, 0);
+        writes.forget(&u);
+        assert_eq!(writes.discard(), vec![(t.clone(), 0)]);
+        writes.begin();
+        writes.created(&v, 0);
+        assert_eq!(writes.mark(), WriteMark(0, 1));
+    }
+
+    #[test]
     fn a_block_holds_at_most_its_limit() {
         let one = bytes_of(&batch(&[1, 2, 3]));
         let writes = UncommittedWrites::with_limit(2 * one);
@@ -309,7 +392,7 @@ mod tests {
         );
         // The refused rows were not staged; rolling back frees room.
         assert_eq!(ids(&writes, &t), vec![1, 2, 3, 4, 5, 6]);
-        writes.rollback_to(WriteMark(1));
+        writes.rollback_to(WriteMark(1, 0));
         writes.stage(&t, &schema, vec![batch(&[7, 8, 9])]).unwrap();
         assert_eq!(ids(&writes, &t), vec![1, 2, 3, 7, 8, 9]);
     }

@@ -78,7 +78,8 @@ pub async fn execute(
         // A block that ended without COMMIT (a dropped connection's status
         // is never seen again, but be sure) leaves nothing staged.
         if session.writes.is_open() {
-            session.writes.discard();
+            let created = session.writes.discard();
+            undo_creations(state, session, created);
         }
     }
     follow_search_path(state, session);
@@ -119,9 +120,14 @@ pub async fn execute(
                     .commit(state.catalog.store(), &session.user)
                     .await
             } else {
-                session.writes.discard();
                 Ok(0)
             };
+            // A rolled-back block (or one whose COMMIT failed) takes back
+            // the tables it created.
+            if !committed || written.is_err() {
+                let created = session.writes.discard();
+                undo_creations(state, session, created);
+            }
             session.with_settings(|s| s.end_transaction(committed && written.is_ok()));
             written?;
             let tag = match (command, block) {
@@ -149,7 +155,8 @@ pub async fn execute(
             let (depth, point) = session.savepoints.rollback_to(block, &name)?;
             session.cursors.rolled_back_to(depth).await;
             session.with_settings(|s| s.restore(point.settings));
-            session.writes.rollback_to(point.writes);
+            let created = session.writes.rollback_to(point.writes);
+            undo_creations(state, session, created);
             Ok(Output::Done(Tag::new("ROLLBACK")))
         }
         Command::Deallocate(name) => {
@@ -601,6 +608,7 @@ async fn create_table(
             store
                 .create_table(&ident, schema, &session.user, &constraints)
                 .await?;
+            record_creation(state, session, &ident);
         }
         return Ok(Output::Done(Tag::new("CREATE TABLE")));
     }
@@ -631,7 +639,36 @@ async fn create_table(
             .set_constraints(&ident, &constraints, &session.user)
             .await?;
     }
+    if mode == WriteMode::Create {
+        record_creation(state, session, &ident);
+    }
     Ok(Output::Done(Tag::new("SELECT").with_rows(rows as usize)))
+}
+
+/// Inside a transaction block, remembers that the block created `ident`, so
+/// that a rollback drops it again.
+fn record_creation(state: &ServerState, session: &Session, ident: &TableIdent) {
+    if let Some(version) = state.catalog.store().latest_version(ident) {
+        session.writes.created(ident, version);
+    }
+}
+
+/// Drops the tables a rolled-back block created, unless another session has
+/// committed to one since (then it stays, with a WARNING).
+fn undo_creations(state: &ServerState, session: &Session, created: Vec<(TableIdent, i64)>) {
+    for (ident, version) in created {
+        match state.catalog.store().drop_if_unchanged(&ident, version) {
+            Ok(true) => {}
+            Ok(false) => session.notices.warn(
+                "01000",
+                format!("table {ident} created in the rolled-back block is kept: another session wrote to it"),
+            ),
+            Err(e) => session.notices.warn(
+                "01000",
+                format!("table {ident} created in the rolled-back block could not be dropped: {e}"),
+            ),
+        }
+    }
 }
 
 /// `COMMENT ON TABLE` / `COMMENT ON COLUMN`: one Delta commit on the table.

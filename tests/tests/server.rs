@@ -475,6 +475,43 @@ async fn a_failed_commit_ends_the_block_and_commits_nothing_on_both_protocols() 
 }
 
 #[tokio::test]
+async fn a_lost_connection_rolls_back_its_block() {
+    let server = TestServer::start();
+    let other = server.client().await;
+    other
+        .batch_execute("CREATE TABLE kept (id INT)")
+        .await
+        .unwrap();
+    {
+        let c = server.client().await;
+        c.batch_execute("BEGIN; CREATE TABLE abandoned (id INT); INSERT INTO kept VALUES (1)")
+            .await
+            .unwrap();
+    } // the client goes away with its block open
+    let mut remaining = -1;
+    for _ in 0..50 {
+        remaining = other
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'abandoned'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if remaining == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(remaining, 0, "the abandoned block's table is still there");
+    let rows = other
+        .query_one("SELECT count(*) FROM kept", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.get::<_, i64>(0), 0);
+}
+
+#[tokio::test]
 async fn savepoints_revive_a_failed_block_on_both_protocols() {
     let server = TestServer::start();
     let mut c = server.client().await;
