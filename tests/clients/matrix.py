@@ -6,7 +6,7 @@ servers: teams(id bigint primary key, name text unique) with 1 row;
 people(id bigint primary key, name text, score float8, active bool, born date,
 seen timestamp, team_id bigint references teams) with 2 rows, commented
 ('People we know'; people.name 'Full name'); an empty people_copy(id bigint, name text),
-where each check that writes keeps to its own ids (1-9 transactions, 10 and up COPY
+where each check that writes keeps to its own ids (0-9 transactions, 10 and up COPY
 and pandas, below 0 psql).
 Each check is one thing a real tool does; a check fails by raising.
 """
@@ -548,6 +548,24 @@ def _():
     psql("-c", "\\copy people_copy (id, name) FROM STDIN", stdin="-2\tv1\n-1\tv2\n")
     out = psql("-c", "\\copy (SELECT id, name FROM people_copy WHERE id < 0 ORDER BY id) TO STDOUT")
     assert out == "-2\tv1\n-1\tv2\n", out
+
+
+@check("psql", "--single-transaction script that fails leaves nothing behind and runs again")
+def _():
+    script = ("CREATE TABLE tx_script (id bigint PRIMARY KEY);\n"
+              "INSERT INTO tx_script VALUES (1);\n"
+              "INSERT INTO people_copy VALUES (0, 'script');\n"
+              "SELECT 1 / 0;\n")
+    for _attempt in (1, 2):
+        try:
+            psql("--single-transaction", "-f", "-", stdin=script)
+            raise AssertionError("the script did not fail")
+        except RuntimeError as e:
+            assert "division by zero" in str(e), e
+    out = psql("-t", "-c", "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'tx_script'")
+    assert out.strip() == "0", out
+    out = psql("-t", "-c", "SELECT count(*) FROM people_copy WHERE id = 0")
+    assert out.strip() == "0", out
 
 
 def psql_completion(typed):
