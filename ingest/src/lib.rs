@@ -9,5 +9,6 @@ pub mod csv;
 mod error;
 pub mod pg_array;
 pub mod pg_copy;
+pub mod pg_copy_binary;
 
 pub use error::IngestError;

@@ -1,4 +1,5 @@
-//! Postgres `COPY ... FROM STDIN` data (text and CSV formats) into Arrow.
+//! Postgres `COPY ... FROM STDIN` data (text and CSV formats) into Arrow;
+//! the binary format is [`crate::pg_copy_binary`]'s.
 //!
 //! Fields are first collected as text, then cast to the target table's types;
 //! a value that does not cast is reported with its line and column.
@@ -25,6 +26,8 @@ pub enum CopyInFormat {
         null: String,
         header: bool,
     },
+    /// PostgreSQL's binary format (see [`crate::pg_copy_binary`]).
+    Binary,
 }
 
 const SOURCE: &str = "STDIN";
@@ -56,6 +59,7 @@ pub fn decode(
             &mut builders,
             &mut lines,
         )?,
+        CopyInFormat::Binary => return crate::pg_copy_binary::decode(data, schema),
     }
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns);
     for (i, mut builder) in builders.into_iter().enumerate() {

@@ -125,7 +125,8 @@ impl FieldSink for CopyLineEncoder {
         }
         let scratch = std::mem::take(&mut self.scratch);
         match self.kind {
-            CopyKind::Text => self.put_text(&scratch),
+            // Binary COPY TO is refused before any row is encoded.
+            CopyKind::Text | CopyKind::Binary => self.put_text(&scratch),
             CopyKind::Csv => self.put_csv(&scratch),
         }
         self.scratch = scratch;

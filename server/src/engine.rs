@@ -39,8 +39,12 @@ pub enum Output {
     Done(Tag),
     TransactionStart(Tag),
     TransactionEnd(Tag),
-    /// COPY FROM STDIN accepted; the client now sends this many columns.
-    CopyIn(usize),
+    /// COPY FROM STDIN accepted; the client now sends this many columns,
+    /// in binary or as text.
+    CopyIn {
+        columns: usize,
+        binary: bool,
+    },
     CopyOut {
         schema: SchemaRef,
         stream: SendableRecordBatchStream,
@@ -772,6 +776,7 @@ async fn copy_from_start(
             delimiter: format.delimiter as u8,
             null: format.null.clone(),
         },
+        CopyKind::Binary => CopyInFormat::Binary,
         CopyKind::Csv => CopyInFormat::Csv {
             delimiter: format.delimiter as u8,
             quote: format.quote as u8,
@@ -787,7 +792,10 @@ async fn copy_from_start(
         format: in_format,
         data: Vec::new(),
     });
-    Ok(Output::CopyIn(columns))
+    Ok(Output::CopyIn {
+        columns,
+        binary: format.kind == CopyKind::Binary,
+    })
 }
 
 /// Completes a COPY FROM STDIN: decodes the buffered data and appends it as
@@ -844,6 +852,9 @@ async fn copy_to(
     source: CopyOutSource,
     format: CopyFormat,
 ) -> ServerResult<Output> {
+    if format.kind == CopyKind::Binary {
+        return Err(ServerError::Unsupported("COPY TO in binary format".into()));
+    }
     let df = match source {
         CopyOutSource::Table { name, columns } => {
             let df = session.ctx.table(table_reference(&name)?).await?;

@@ -287,7 +287,11 @@ async fn to_response(
         Output::Done(tag) => Response::Execution(tag),
         Output::TransactionStart(tag) => Response::TransactionStart(tag),
         Output::TransactionEnd(tag) => Response::TransactionEnd(tag),
-        Output::CopyIn(columns) => Response::CopyIn(CopyResponse::new(0, columns, stream::empty())),
+        Output::CopyIn { columns, binary } => Response::CopyIn(CopyResponse::new(
+            i8::from(binary),
+            columns,
+            stream::empty(),
+        )),
         Output::CopyOut {
             schema,
             stream,

@@ -17,6 +17,8 @@ use crate::fetch_syntax;
 pub enum CopyKind {
     Text,
     Csv,
+    /// PostgreSQL's binary format (COPY FROM STDIN only).
+    Binary,
 }
 
 /// COPY's WITH options, Postgres defaults filled in.
@@ -41,9 +43,7 @@ impl CopyFormat {
                     kind = match name.value.to_ascii_lowercase().as_str() {
                         "text" => CopyKind::Text,
                         "csv" => CopyKind::Csv,
-                        "binary" => {
-                            return Err(ServerError::Unsupported("COPY FORMAT binary".into()));
-                        }
+                        "binary" => CopyKind::Binary,
                         other => {
                             return Err(ServerError::sql(
                                 "22023",
@@ -83,10 +83,22 @@ impl CopyFormat {
                 CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
                 CopyLegacyOption::Null(s) => null = Some(s.clone()),
                 CopyLegacyOption::Header => header = true,
-                CopyLegacyOption::Binary => {
-                    return Err(ServerError::Unsupported("COPY BINARY".into()));
-                }
+                CopyLegacyOption::Binary => kind = CopyKind::Binary,
                 other => return Err(ServerError::Unsupported(format!("COPY option {other}"))),
+            }
+        }
+        if kind == CopyKind::Binary {
+            for (given, what) in [
+                (delimiter.is_some(), "DELIMITER"),
+                (null.is_some(), "NULL"),
+                (header, "HEADER"),
+            ] {
+                if given {
+                    return Err(ServerError::sql(
+                        "42601",
+                        format!("cannot specify {what} in BINARY mode"),
+                    ));
+                }
             }
         }
         let format = CopyFormat {

@@ -270,6 +270,17 @@ def _():
         assert out == [("20", "p3")], out
 
 
+@check("psycopg", "binary COPY FROM STDIN (write_row with set_types)")
+def _():
+    with pg3(autocommit=True) as c, c.cursor() as cur:
+        with cur.copy("COPY people_copy (id, name) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "text"])
+            copy.write_row((25, "binary"))
+            copy.write_row((26, None))
+        rows = cur.execute("SELECT id, name FROM people_copy WHERE id IN (25, 26) ORDER BY id").fetchall()
+        assert rows == [(25, "binary"), (26, None)], rows
+
+
 @check("psycopg", "= ANY(%s) with a list of strings")
 def _():
     with pg3() as c:
@@ -710,6 +721,32 @@ async def _():
     try:
         assert await c.fetchval("SELECT $1::int8[]", [1, 2]) == [1, 2]
     finally:
+        await c.close()
+
+
+@check("asyncpg", "copy_records_to_table (binary COPY) with every column type")
+async def _():
+    c = await asyncpg.connect(asyncpg_url(DSN))
+    try:
+        await c.execute("DROP TABLE IF EXISTS binary_copy")
+        await c.execute(
+            "CREATE TABLE binary_copy (id bigint, n int, s smallint, name text, score float8, r real, ok bool, "
+            "born date, seen timestamp, at timestamptz, price numeric(10,2), tags bigint[], words text[])")
+        utc = datetime.timezone.utc
+        records = [
+            (1, 2, 3, "a", 1.5, 2.5, True, datetime.date(1990, 1, 2), datetime.datetime(2024, 1, 2, 3, 4, 5),
+             datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=utc), decimal.Decimal("12.50"), [1, 2, None], ["x", None]),
+            (2,) + (None,) * 12,
+            (3, -7, -1, "\u00fcn\u00ef", -0.25, 0.0, False, datetime.date(1969, 12, 31),
+             datetime.datetime(1999, 12, 31, 23, 59, 59, 999999), datetime.datetime(2000, 1, 1, tzinfo=utc),
+             decimal.Decimal("-0.01"), [], []),
+        ]
+        assert await c.copy_records_to_table("binary_copy", records=records) == "COPY 3"
+        assert await c.copy_records_to_table("binary_copy", records=[(4, "d")], columns=["id", "name"]) == "COPY 1"
+        rows = [tuple(r) for r in await c.fetch("SELECT * FROM binary_copy ORDER BY id")]
+        assert rows == records + [(4, None, None, "d") + (None,) * 9], rows
+    finally:
+        await c.execute("DROP TABLE IF EXISTS binary_copy")
         await c.close()
 
 
