@@ -675,19 +675,15 @@ impl ExtendedQueryHandler for LakehouseHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if client.transaction_status() == TransactionStatus::Error {
+        // Each acts only in its own status (failed block / open block).
+        if client.transaction_status() != TransactionStatus::Idle {
             let portal = client
                 .portal_store()
                 .get_portal(message.name.as_deref().unwrap_or(DEFAULT_NAME));
             if let Some(Entry::Value(portal)) = portal {
-                revive_failed_block(client, Some(&portal.statement.statement.command));
-            }
-        } else if client.transaction_status() == TransactionStatus::Transaction {
-            let portal = client
-                .portal_store()
-                .get_portal(message.name.as_deref().unwrap_or(DEFAULT_NAME));
-            if let Some(Entry::Value(portal)) = portal {
-                idle_before_commit(client, Some(&portal.statement.statement.command))?;
+                let command = Some(&portal.statement.statement.command);
+                revive_failed_block(client, command);
+                idle_before_commit(client, command)?;
             }
         }
         self._on_execute(client, message).await
