@@ -6,8 +6,9 @@
 //! staged rows beside the committed ones, other sessions see nothing until
 //! COMMIT turns each table's staged rows into one Delta commit. ROLLBACK drops
 //! them, ROLLBACK TO SAVEPOINT drops what came after the savepoint's mark.
-//! Tables the block created are listed too, so that a rollback can drop them
-//! again ([`DeltaTableStore::drop_if_unchanged`]).
+//! Tables the block created are listed too, so that a rollback (or the
+//! session going away with the block open) drops them again, unless another
+//! session has committed to one meanwhile.
 //!
 //! It rides in the session's DataFusion `SessionConfig` (an extension), so a
 //! [`crate::DeltaSchemaProvider`] table, shared by every session, reaches the
@@ -33,7 +34,7 @@ pub const MAX_UNCOMMITTED_BYTES: usize = 1 << 30;
 pub struct WriteMark(usize, usize);
 
 /// A table the open block created, at the version its creation committed.
-pub type CreatedTable = (TableIdent, i64);
+type CreatedTable = (TableIdent, i64);
 
 #[derive(Debug, Default)]
 struct Staged {
@@ -61,52 +62,36 @@ fn bytes_of(batch: &RecordBatch) -> usize {
 /// One session's staged writes (see the module docs).
 #[derive(Debug)]
 pub struct UncommittedWrites {
+    store: DeltaTableStore,
     staged: Mutex<Staged>,
     /// Most bytes staged at once.
     limit: usize,
-    /// Where the block's tables were created, to drop them if the session
-    /// goes away with the block open (a lost connection rolls back).
-    store: Option<DeltaTableStore>,
 }
 
-impl Default for UncommittedWrites {
-    fn default() -> Self {
-        UncommittedWrites::with_limit(MAX_UNCOMMITTED_BYTES)
-    }
-}
-
+/// A session that goes away with its block open (a lost connection) rolls
+/// it back.
 impl Drop for UncommittedWrites {
     fn drop(&mut self) {
-        let Some(store) = self.store.take() else {
-            return;
-        };
         if self.is_open() {
-            for (ident, version) in self.discard() {
-                if let Err(e) = store.drop_if_unchanged(&ident, version) {
-                    tracing::warn!("dropping {ident}, made by an abandoned block: {e}");
-                }
+            for warning in self.discard() {
+                tracing::warn!("abandoned transaction block: {warning}");
             }
         }
     }
 }
 
 impl UncommittedWrites {
-    /// Staged writes that may hold at most `limit` bytes.
-    pub fn with_limit(limit: usize) -> Self {
-        UncommittedWrites {
-            staged: Mutex::default(),
-            limit,
-            store: None,
-        }
+    /// A session's staged writes for the tables of `store`.
+    pub fn new(store: DeltaTableStore) -> Self {
+        UncommittedWrites::with_limit(store, MAX_UNCOMMITTED_BYTES)
     }
 
-    /// A session's staged writes over `store`: if the session ends with its
-    /// block open, the tables the block created are dropped again.
-    pub fn for_store(store: DeltaTableStore) -> Self {
+    /// Staged writes that may hold at most `limit` bytes.
+    pub fn with_limit(store: DeltaTableStore, limit: usize) -> Self {
         UncommittedWrites {
+            store,
             staged: Mutex::default(),
-            limit: MAX_UNCOMMITTED_BYTES,
-            store: Some(store),
+            limit,
         }
     }
 
@@ -174,8 +159,11 @@ impl UncommittedWrites {
             .collect()
     }
 
-    /// `CREATE TABLE` inside the block made `ident`, committed as `version`.
-    pub fn created(&self, ident: &TableIdent, version: i64) {
+    /// `CREATE TABLE` made `ident`: inside a block, a rollback drops it again.
+    pub fn created(&self, ident: &TableIdent) {
+        let Some(version) = self.store.latest_version(ident) else {
+            return;
+        };
         let mut staged = self.lock();
         if staged.open {
             staged.created.push((ident.clone(), version));
@@ -188,16 +176,17 @@ impl UncommittedWrites {
         WriteMark(staged.writes.len(), staged.created.len())
     }
 
-    /// `ROLLBACK TO SAVEPOINT`: drops what was staged after `mark`; returns
-    /// the tables created after it, newest first, for the caller to drop.
-    pub fn rollback_to(&self, mark: WriteMark) -> Vec<CreatedTable> {
-        let mut staged = self.lock();
-        staged.writes.truncate(mark.0);
-        staged.recount();
-        let keep = mark.1.min(staged.created.len());
-        let mut undone = staged.created.split_off(keep);
-        undone.reverse();
-        undone
+    /// `ROLLBACK TO SAVEPOINT`: drops what was staged and the tables
+    /// created after `mark`. Returns a WARNING for each table kept.
+    pub fn rollback_to(&self, mark: WriteMark) -> Vec<String> {
+        let undone = {
+            let mut staged = self.lock();
+            staged.writes.truncate(mark.0);
+            staged.recount();
+            let keep = mark.1.min(staged.created.len());
+            staged.created.split_off(keep)
+        };
+        self.drop_created(undone)
     }
 
     /// The table was dropped or replaced in this block: its staged rows go
@@ -209,16 +198,37 @@ impl UncommittedWrites {
         staged.recount();
     }
 
-    /// `ROLLBACK` (or a block that ends any other way than COMMIT); returns
-    /// the tables the block created, newest first, for the caller to drop.
-    pub fn discard(&self) -> Vec<CreatedTable> {
-        let mut staged = self.lock();
-        staged.open = false;
-        staged.writes.clear();
-        staged.bytes = 0;
-        let mut undone = std::mem::take(&mut staged.created);
-        undone.reverse();
-        undone
+    /// `ROLLBACK` (or a block that ends any other way than COMMIT): drops
+    /// the staged rows and the tables the block created. Returns a WARNING
+    /// for each table kept.
+    pub fn discard(&self) -> Vec<String> {
+        let undone = {
+            let mut staged = self.lock();
+            staged.open = false;
+            staged.writes.clear();
+            staged.bytes = 0;
+            std::mem::take(&mut staged.created)
+        };
+        self.drop_created(undone)
+    }
+
+    /// Drops tables created in the block, newest first (a table referencing
+    /// an earlier one goes before it), unless another session has committed
+    /// to one since: its rows are not ours to drop.
+    fn drop_created(&self, created: Vec<CreatedTable>) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (ident, version) in created.into_iter().rev() {
+            match self.store.drop_if_unchanged(&ident, version) {
+                Ok(true) => {}
+                Ok(false) => warnings.push(format!(
+                    "table {ident} created in the rolled-back block is kept: another session wrote to it"
+                )),
+                Err(e) => warnings.push(format!(
+                    "table {ident} created in the rolled-back block could not be dropped: {e}"
+                )),
+            }
+        }
+        warnings
     }
 
     /// `COMMIT`: each table's staged rows become one Delta commit, tables in
@@ -226,7 +236,8 @@ impl UncommittedWrites {
     /// block is over either way. A table that no longer exists fails it
     /// before anything commits; a later failure leaves the tables committed
     /// before it committed, and the others without the block's rows.
-    pub async fn commit(&self, store: &DeltaTableStore, user: &str) -> Result<u64, CatalogError> {
+    pub async fn commit(&self, user: &str) -> Result<u64, CatalogError> {
+        let store = &self.store;
         let writes = {
             let mut staged = self.lock();
             staged.open = false;
@@ -306,10 +317,19 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
+    use crate::{DataDir, TableConstraints};
 
     fn batch(ids: &[i64]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
         RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(ids.to_vec()))]).unwrap()
+    }
+
+    /// A store in a fresh directory of its own.
+    fn store() -> DeltaTableStore {
+        let dir = std::env::temp_dir().join(format!("lakehouse-uw-{}", uuid::Uuid::new_v4()));
+        let store = DeltaTableStore::new(DataDir::open(&dir).unwrap());
+        store.create_schema("public", true).unwrap();
+        store
     }
 
     fn ids(writes: &UncommittedWrites, ident: &TableIdent) -> Vec<i64> {
@@ -325,7 +345,7 @@ mod tests {
 
     #[test]
     fn savepoint_marks_forget_and_discard() {
-        let writes = UncommittedWrites::default();
+        let writes = UncommittedWrites::new(store());
         let t = TableIdent::new("public", "t");
         let u = TableIdent::new("public", "u");
         let schema = batch(&[]).schema();
@@ -337,47 +357,81 @@ mod tests {
         writes.stage(&u, &schema, vec![batch(&[3])]).unwrap();
         writes.stage(&t, &schema, vec![batch(&[4])]).unwrap();
         assert_eq!(ids(&writes, &t), vec![1, 2, 4]);
-        writes.rollback_to(mark);
+        assert!(writes.rollback_to(mark).is_empty());
         assert_eq!(ids(&writes, &t), vec![1, 2]);
         assert!(ids(&writes, &u).is_empty());
         writes.stage(&u, &schema, vec![batch(&[5])]).unwrap();
         writes.forget(&t);
         assert!(ids(&writes, &t).is_empty());
         assert_eq!(ids(&writes, &u), vec![5]);
-        writes.discard();
+        assert!(writes.discard().is_empty());
         assert!(!writes.is_open());
         assert!(ids(&writes, &u).is_empty());
     }
 
-    #[test]
-    fn rollbacks_hand_back_the_tables_the_block_created() {
-        let writes = UncommittedWrites::default();
-        let t = TableIdent::new("public", "t");
-        let u = TableIdent::new("public", "u");
-        let v = TableIdent::new("public", "v");
+    #[tokio::test]
+    async fn rollbacks_drop_the_tables_the_block_created_and_commit_keeps_them() {
+        let store = store();
+        let writes = UncommittedWrites::new(store.clone());
+        let schema = batch(&[]).schema();
+        let create = |name: &str| {
+            let store = store.clone();
+            let schema = schema.clone();
+            let ident = TableIdent::new("public", name);
+            async move {
+                let constraints = TableConstraints::default();
+                store
+                    .create_table(&ident, schema, "u", &constraints)
+                    .await
+                    .unwrap();
+                ident
+            }
+        };
         // Outside a block a creation is nobody's to undo.
-        writes.created(&t, 0);
+        let before = create("before").await;
+        writes.created(&before);
         writes.begin();
-        writes.created(&t, 0);
+        let t = create("t").await;
+        writes.created(&t);
         let mark = writes.mark();
-        writes.created(&u, 1);
-        writes.created(&v, 0);
-        assert_eq!(
-            writes.rollback_to(mark),
-            vec![(v.clone(), 0), (u.clone(), 1)]
-        );
-        writes.created(&u, 0);
-        writes.forget(&u);
-        assert_eq!(writes.discard(), vec![(t.clone(), 0)]);
+        let u = create("u").await;
+        writes.created(&u);
+        assert!(writes.rollback_to(mark).is_empty());
+        assert!(!store.table_exists(&u) && store.table_exists(&t));
+        // A table another session committed to stays, with a warning.
+        let shared = create("shared").await;
+        writes.created(&shared);
+        store
+            .write_batches(
+                &shared,
+                schema.clone(),
+                vec![batch(&[1])],
+                WriteMode::Append,
+                "other",
+                None,
+            )
+            .await
+            .unwrap();
+        let warnings = writes.discard();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(store.table_exists(&shared) && store.table_exists(&before));
+        assert!(!store.table_exists(&t));
+        // COMMIT keeps the block's tables and writes its rows.
         writes.begin();
-        writes.created(&v, 0);
-        assert_eq!(writes.mark(), WriteMark(0, 1));
+        let kept = create("kept").await;
+        writes.created(&kept);
+        writes.stage(&kept, &schema, vec![batch(&[7, 8])]).unwrap();
+        assert_eq!(writes.commit("u").await.unwrap(), 2);
+        assert!(writes.discard().is_empty());
+        assert!(store.table_exists(&kept));
+        let table = store.open(&kept).await.unwrap().unwrap();
+        assert_eq!(store.row_count(&table).unwrap(), 2);
     }
 
     #[test]
     fn a_block_holds_at_most_its_limit() {
         let one = bytes_of(&batch(&[1, 2, 3]));
-        let writes = UncommittedWrites::with_limit(2 * one);
+        let writes = UncommittedWrites::with_limit(store(), 2 * one);
         let t = TableIdent::new("public", "t");
         let schema = batch(&[]).schema();
         writes.begin();
@@ -399,7 +453,7 @@ mod tests {
 
     #[test]
     fn staged_rows_take_the_table_schema() {
-        let writes = UncommittedWrites::default();
+        let writes = UncommittedWrites::new(store());
         let t = TableIdent::new("public", "t");
         writes.begin();
         let scan = Arc::new(Schema::new(vec![
@@ -420,8 +474,8 @@ mod tests {
         writes.stage(&t, &scan, vec![copied]).unwrap();
         let staged = writes.staged(&t);
         assert_eq!(staged[0].schema(), scan);
+        assert_eq!(staged[0].column(1).len(), 1);
         // A batch without a column of the table is refused.
         assert!(writes.stage(&t, &scan, vec![batch(&[1])]).is_err());
-        assert_eq!(staged[0].column(1).len(), 1);
     }
 }

@@ -79,11 +79,9 @@ pub async fn execute(
     let block = connection.block;
     if block == Block::Idle {
         session.with_settings(|s| s.end_implicit_transaction());
-        // A block that ended without COMMIT (a dropped connection's status
-        // is never seen again, but be sure) leaves nothing staged.
+        // Outside a block nothing stays staged, however the block ended.
         if session.writes.is_open() {
-            let created = session.writes.discard();
-            undo_creations(state, session, created);
+            warn_all(session, session.writes.discard());
         }
     }
     follow_search_path(state, session);
@@ -119,18 +117,14 @@ pub async fn execute(
             // The block's rows become one Delta commit per table; if that
             // fails, the block ends as rolled back and the client is told.
             let written = if committed {
-                session
-                    .writes
-                    .commit(state.catalog.store(), &session.user)
-                    .await
+                session.writes.commit(&session.user).await
             } else {
                 Ok(0)
             };
             // A rolled-back block (or one whose COMMIT failed) takes back
             // the tables it created.
             if !committed || written.is_err() {
-                let created = session.writes.discard();
-                undo_creations(state, session, created);
+                warn_all(session, session.writes.discard());
             }
             session.with_settings(|s| s.end_transaction(committed && written.is_ok()));
             written?;
@@ -159,8 +153,7 @@ pub async fn execute(
             let (depth, point) = session.savepoints.rollback_to(block, &name)?;
             session.cursors.rolled_back_to(depth).await;
             session.with_settings(|s| s.restore(point.settings));
-            let created = session.writes.rollback_to(point.writes);
-            undo_creations(state, session, created);
+            warn_all(session, session.writes.rollback_to(point.writes));
             Ok(Output::Done(Tag::new("ROLLBACK")))
         }
         Command::Deallocate(name) => {
@@ -612,7 +605,7 @@ async fn create_table(
             store
                 .create_table(&ident, schema, &session.user, &constraints)
                 .await?;
-            record_creation(state, session, &ident);
+            session.writes.created(&ident);
         }
         return Ok(Output::Done(Tag::new("CREATE TABLE")));
     }
@@ -644,34 +637,15 @@ async fn create_table(
             .await?;
     }
     if mode == WriteMode::Create {
-        record_creation(state, session, &ident);
+        session.writes.created(&ident);
     }
     Ok(Output::Done(Tag::new("SELECT").with_rows(rows as usize)))
 }
 
-/// Inside a transaction block, remembers that the block created `ident`, so
-/// that a rollback drops it again.
-fn record_creation(state: &ServerState, session: &Session, ident: &TableIdent) {
-    if let Some(version) = state.catalog.store().latest_version(ident) {
-        session.writes.created(ident, version);
-    }
-}
-
-/// Drops the tables a rolled-back block created, unless another session has
-/// committed to one since (then it stays, with a WARNING).
-fn undo_creations(state: &ServerState, session: &Session, created: Vec<(TableIdent, i64)>) {
-    for (ident, version) in created {
-        match state.catalog.store().drop_if_unchanged(&ident, version) {
-            Ok(true) => {}
-            Ok(false) => session.notices.warn(
-                "01000",
-                format!("table {ident} created in the rolled-back block is kept: another session wrote to it"),
-            ),
-            Err(e) => session.notices.warn(
-                "01000",
-                format!("table {ident} created in the rolled-back block could not be dropped: {e}"),
-            ),
-        }
+/// Sends each of `warnings` to the client as a WARNING.
+fn warn_all(session: &Session, warnings: Vec<String>) {
+    for warning in warnings {
+        session.notices.warn("01000", warning);
     }
 }
 
