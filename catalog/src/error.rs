@@ -58,6 +58,10 @@ pub enum CatalogError {
         "the transaction block holds more than {limit} bytes of uncommitted rows; COMMIT in smaller blocks, or write outside a block"
     )]
     UncommittedTooLarge { limit: usize },
+    #[error(
+        "could not serialize access due to concurrent update of {0}: another session committed to it after this transaction truncated it"
+    )]
+    ConcurrentUpdate(String),
     #[error("corrupt catalog file {path}: {message}")]
     Corrupt { path: String, message: String },
 }

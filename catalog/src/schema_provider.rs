@@ -15,6 +15,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::limit::GlobalLimitExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
@@ -207,12 +208,21 @@ impl TableProvider for LiveDeltaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let committed = self
-            .latest()
-            .await?
-            .scan(state, projection, filters, limit)
-            .await?;
-        let staged = UncommittedWrites::of(state)
+        let writes = UncommittedWrites::of(state);
+        // A table this session's block truncated has no committed rows for it.
+        let committed = if writes.as_ref().is_some_and(|w| w.is_truncated(&self.ident)) {
+            let schema = match projection {
+                Some(columns) => Arc::new(self.schema.project(columns)?),
+                None => self.schema.clone(),
+            };
+            Arc::new(EmptyExec::new(schema))
+        } else {
+            self.latest()
+                .await?
+                .scan(state, projection, filters, limit)
+                .await?
+        };
+        let staged = writes
             .map(|writes| writes.staged(&self.ident))
             .unwrap_or_default();
         if staged.is_empty() {
@@ -256,6 +266,50 @@ impl TableProvider for LiveDeltaTable {
             .await?
             .insert_into(state, input, insert_op)
             .await
+    }
+
+    async fn truncate(&self, state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        let writes = UncommittedWrites::of(state).ok_or_else(|| {
+            DataFusionError::NotImplemented("TRUNCATE outside a client session".into())
+        })?;
+        let sink = TruncateSink {
+            ident: self.ident.clone(),
+            schema: self.schema.clone(),
+            writes,
+        };
+        let nothing = Arc::new(EmptyExec::new(self.schema.clone()));
+        Ok(Arc::new(DataSinkExec::new(nothing, Arc::new(sink), None)))
+    }
+}
+
+/// `TRUNCATE`, run when the plan executes (not when it is planned, so
+/// EXPLAIN empties nothing): staged in a block, committed at once outside.
+#[derive(Debug)]
+struct TruncateSink {
+    ident: TableIdent,
+    schema: SchemaRef,
+    writes: Arc<UncommittedWrites>,
+}
+
+impl DisplayAs for TruncateSink {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "TruncateSink: table={}", self.ident)
+    }
+}
+
+#[async_trait]
+impl DataSink for TruncateSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        _data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        self.writes.truncate(&self.ident, &self.schema).await?;
+        Ok(0)
     }
 }
 

@@ -29,12 +29,33 @@ use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, WriteMode};
 pub const MAX_UNCOMMITTED_BYTES: usize = 1 << 30;
 
 /// A point in the staged writes to return to (`SAVEPOINT`): how many
-/// batches were staged and how many tables created.
+/// batches were staged, tables created and tables reset.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteMark(usize, usize);
+pub struct WriteMark(usize, usize, usize);
 
 /// A table the open block created, at the version its creation committed.
 type CreatedTable = (TableIdent, i64);
+
+/// A table's rows staged before `from` (the length of `writes` then) are
+/// gone: the table was truncated or dropped in the block. (Entries are never
+/// removed from `writes`, so savepoint marks stay valid.)
+#[derive(Debug, Clone)]
+struct Reset {
+    ident: TableIdent,
+    from: usize,
+    kind: ResetKind,
+}
+
+#[derive(Debug, Clone)]
+enum ResetKind {
+    /// `TRUNCATE`: the committed rows, as of `version`, are gone for this
+    /// session; COMMIT replaces the table's rows with those staged after,
+    /// if nobody committed to it meanwhile.
+    Truncated { version: i64, schema: SchemaRef },
+    /// `DROP TABLE` (or `CREATE OR REPLACE`): rows staged after belong to
+    /// the table made again under the name.
+    Dropped,
+}
 
 #[derive(Debug, Default)]
 struct Staged {
@@ -46,6 +67,42 @@ struct Staged {
     bytes: usize,
     /// Tables created in the block, oldest first.
     created: Vec<CreatedTable>,
+    /// Tables truncated or dropped in the block, oldest first.
+    resets: Vec<Reset>,
+}
+
+impl Staged {
+    /// The block's latest reset of `ident`.
+    fn reset(&self, ident: &TableIdent) -> Option<&Reset> {
+        self.resets.iter().rev().find(|r| r.ident == *ident)
+    }
+
+    /// The rows staged for `ident` since its latest reset.
+    fn rows(&self, ident: &TableIdent) -> Vec<RecordBatch> {
+        let from = self.reset(ident).map_or(0, |r| r.from);
+        self.writes[from.min(self.writes.len())..]
+            .iter()
+            .filter(|(i, _)| i == ident)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// `ident`'s latest reset, if it is a TRUNCATE.
+    fn truncation(&self, ident: &TableIdent) -> Option<(i64, SchemaRef)> {
+        match &self.reset(ident)?.kind {
+            ResetKind::Truncated { version, schema } => Some((*version, schema.clone())),
+            ResetKind::Dropped => None,
+        }
+    }
+
+    fn push_reset(&mut self, ident: &TableIdent, kind: ResetKind) {
+        let from = self.writes.len();
+        self.resets.push(Reset {
+            ident: ident.clone(),
+            from,
+            kind,
+        });
+    }
 }
 
 impl Staged {
@@ -63,6 +120,8 @@ fn bytes_of(batch: &RecordBatch) -> usize {
 #[derive(Debug)]
 pub struct UncommittedWrites {
     store: DeltaTableStore,
+    /// The session's role, named in the commits' lineage.
+    user: String,
     staged: Mutex<Staged>,
     /// Most bytes staged at once.
     limit: usize,
@@ -81,15 +140,16 @@ impl Drop for UncommittedWrites {
 }
 
 impl UncommittedWrites {
-    /// A session's staged writes for the tables of `store`.
-    pub fn new(store: DeltaTableStore) -> Self {
-        UncommittedWrites::with_limit(store, MAX_UNCOMMITTED_BYTES)
+    /// The staged writes of `user`'s session, for the tables of `store`.
+    pub fn new(store: DeltaTableStore, user: &str) -> Self {
+        UncommittedWrites::with_limit(store, user, MAX_UNCOMMITTED_BYTES)
     }
 
     /// Staged writes that may hold at most `limit` bytes.
-    pub fn with_limit(store: DeltaTableStore, limit: usize) -> Self {
+    pub fn with_limit(store: DeltaTableStore, user: &str, limit: usize) -> Self {
         UncommittedWrites {
             store,
+            user: user.to_string(),
             staged: Mutex::default(),
             limit,
         }
@@ -108,6 +168,7 @@ impl UncommittedWrites {
         staged.writes.clear();
         staged.bytes = 0;
         staged.created.clear();
+        staged.resets.clear();
     }
 
     /// Whether writes stage now (a block is open).
@@ -149,14 +210,48 @@ impl UncommittedWrites {
         Ok(rows)
     }
 
-    /// The rows staged for `ident`, oldest first.
+    /// The rows staged for `ident` (since it was last truncated or
+    /// dropped in the block), oldest first.
     pub fn staged(&self, ident: &TableIdent) -> Vec<RecordBatch> {
-        self.lock()
-            .writes
-            .iter()
-            .filter(|(i, _)| i == ident)
-            .map(|(_, b)| b.clone())
-            .collect()
+        self.lock().rows(ident)
+    }
+
+    /// Whether the block truncated `ident`: its committed rows are gone for
+    /// this session.
+    pub fn is_truncated(&self, ident: &TableIdent) -> bool {
+        self.lock().truncation(ident).is_some()
+    }
+
+    /// `TRUNCATE`: inside a block, stages the table's emptying (`schema`:
+    /// its scan schema); outside one, empties it now in one commit.
+    pub async fn truncate(
+        &self,
+        ident: &TableIdent,
+        schema: &SchemaRef,
+    ) -> Result<(), CatalogError> {
+        let version = self
+            .store
+            .latest_version(ident)
+            .ok_or_else(|| CatalogError::TableNotFound(ident.table.clone()))?;
+        {
+            let mut staged = self.lock();
+            if staged.open {
+                let schema = schema.clone();
+                staged.push_reset(ident, ResetKind::Truncated { version, schema });
+                return Ok(());
+            }
+        }
+        self.store
+            .write_batches(
+                ident,
+                schema.clone(),
+                Vec::new(),
+                WriteMode::Replace,
+                &self.user,
+                Some(&self.lineage("truncate")),
+            )
+            .await?;
+        Ok(())
     }
 
     /// `CREATE TABLE` made `ident`: inside a block, a rollback drops it again.
@@ -173,7 +268,11 @@ impl UncommittedWrites {
     /// `SAVEPOINT`: where ROLLBACK TO returns.
     pub fn mark(&self) -> WriteMark {
         let staged = self.lock();
-        WriteMark(staged.writes.len(), staged.created.len())
+        WriteMark(
+            staged.writes.len(),
+            staged.created.len(),
+            staged.resets.len(),
+        )
     }
 
     /// `ROLLBACK TO SAVEPOINT`: drops what was staged and the tables
@@ -182,6 +281,7 @@ impl UncommittedWrites {
         let undone = {
             let mut staged = self.lock();
             staged.writes.truncate(mark.0);
+            staged.resets.truncate(mark.2);
             staged.recount();
             let keep = mark.1.min(staged.created.len());
             staged.created.split_off(keep)
@@ -190,12 +290,12 @@ impl UncommittedWrites {
     }
 
     /// The table was dropped or replaced in this block: its staged rows go
-    /// with it, and a rollback has no creation of it to undo.
+    /// with it (they stay in memory until the block ends).
     pub fn forget(&self, ident: &TableIdent) {
         let mut staged = self.lock();
-        staged.writes.retain(|(i, _)| i != ident);
-        staged.created.retain(|(i, _)| i != ident);
-        staged.recount();
+        if staged.open {
+            staged.push_reset(ident, ResetKind::Dropped);
+        }
     }
 
     /// `ROLLBACK` (or a block that ends any other way than COMMIT): drops
@@ -207,6 +307,7 @@ impl UncommittedWrites {
             staged.open = false;
             staged.writes.clear();
             staged.bytes = 0;
+            staged.resets.clear();
             std::mem::take(&mut staged.created)
         };
         self.drop_created(undone)
@@ -218,6 +319,10 @@ impl UncommittedWrites {
     fn drop_created(&self, created: Vec<CreatedTable>) -> Vec<String> {
         let mut warnings = Vec::new();
         for (ident, version) in created.into_iter().rev() {
+            // Dropped already (in the block, or as a newer creation's undo).
+            if !self.store.table_exists(&ident) {
+                continue;
+            }
             match self.store.drop_if_unchanged(&ident, version) {
                 Ok(true) => {}
                 Ok(false) => warnings.push(format!(
@@ -231,52 +336,74 @@ impl UncommittedWrites {
         warnings
     }
 
-    /// `COMMIT`: each table's staged rows become one Delta commit, tables in
-    /// the order they were first written. Returns the rows committed. The
-    /// block is over either way. A table that no longer exists fails it
-    /// before anything commits; a later failure leaves the tables committed
-    /// before it committed, and the others without the block's rows.
-    pub async fn commit(&self, user: &str) -> Result<u64, CatalogError> {
-        let store = &self.store;
-        let writes = {
+    /// `COMMIT`: each table the block wrote becomes one Delta commit, in the
+    /// order first written: its staged rows appended, or, if the block
+    /// truncated it, replacing its rows. Returns the rows committed. The
+    /// block is over either way. A table dropped meanwhile, or truncated here
+    /// and committed to by another session since, fails it before anything
+    /// commits; a later failure leaves the tables committed before it
+    /// committed, and the others without the block's rows.
+    pub async fn commit(&self) -> Result<u64, CatalogError> {
+        let tables = {
             let mut staged = self.lock();
+            let mut idents: Vec<TableIdent> = Vec::new();
+            let touched = staged
+                .writes
+                .iter()
+                .map(|(i, _)| i)
+                .chain(staged.resets.iter().map(|r| &r.ident));
+            for ident in touched {
+                if !idents.contains(ident) {
+                    idents.push(ident.clone());
+                }
+            }
+            let tables: Vec<_> = idents
+                .into_iter()
+                .map(|ident| {
+                    let rows = staged.rows(&ident);
+                    let truncation = staged.truncation(&ident);
+                    (ident, rows, truncation)
+                })
+                .filter(|(_, rows, truncation)| !rows.is_empty() || truncation.is_some())
+                .collect();
             staged.open = false;
             staged.bytes = 0;
             staged.created.clear();
-            std::mem::take(&mut staged.writes)
+            staged.resets.clear();
+            staged.writes.clear();
+            tables
         };
-        let mut tables: Vec<(TableIdent, Vec<RecordBatch>)> = Vec::new();
-        for (ident, batch) in writes {
-            match tables.iter_mut().find(|(i, _)| *i == ident) {
-                Some((_, batches)) => batches.push(batch),
-                None => tables.push((ident, vec![batch])),
+        for (ident, _, truncation) in &tables {
+            match (self.store.latest_version(ident), truncation) {
+                (None, _) => return Err(CatalogError::TableNotFound(ident.table.clone())),
+                (Some(latest), Some((version, _))) if latest != *version => {
+                    return Err(CatalogError::ConcurrentUpdate(ident.to_string()));
+                }
+                _ => {}
             }
         }
-        let lineage = Lineage {
-            operation: "transaction".into(),
-            source: None,
-            sha256: None,
-            user: user.to_string(),
-        };
-        // A table dropped meanwhile fails the COMMIT before any table commits.
-        if let Some((missing, _)) = tables.iter().find(|(i, _)| !store.table_exists(i)) {
-            return Err(CatalogError::TableNotFound(missing.table.clone()));
-        }
+        let lineage = self.lineage("transaction");
         let mut rows = 0;
-        for (ident, batches) in tables {
-            let schema = batches[0].schema();
-            rows += store
-                .write_batches(
-                    &ident,
-                    schema,
-                    batches,
-                    WriteMode::Append,
-                    user,
-                    Some(&lineage),
-                )
+        for (ident, batches, truncation) in tables {
+            let (mode, schema) = match truncation {
+                Some((_, schema)) => (WriteMode::Replace, schema),
+                None => (WriteMode::Append, batches[0].schema()),
+            };
+            rows += self
+                .store
+                .write_batches(&ident, schema, batches, mode, &self.user, Some(&lineage))
                 .await?;
         }
         Ok(rows)
+    }
+
+    fn lineage(&self, operation: &str) -> Lineage {
+        Lineage {
+            operation: operation.into(),
+            source: None,
+            sha256: None,
+            user: self.user.clone(),
+        }
     }
 
     /// A poisoned lock still yields the rows: staging is one push or truncate.
@@ -345,7 +472,7 @@ mod tests {
 
     #[test]
     fn savepoint_marks_forget_and_discard() {
-        let writes = UncommittedWrites::new(store());
+        let writes = UncommittedWrites::new(store(), "u");
         let t = TableIdent::new("public", "t");
         let u = TableIdent::new("public", "u");
         let schema = batch(&[]).schema();
@@ -372,7 +499,7 @@ mod tests {
     #[tokio::test]
     async fn rollbacks_drop_the_tables_the_block_created_and_commit_keeps_them() {
         let store = store();
-        let writes = UncommittedWrites::new(store.clone());
+        let writes = UncommittedWrites::new(store.clone(), "u");
         let schema = batch(&[]).schema();
         let create = |name: &str| {
             let store = store.clone();
@@ -421,17 +548,56 @@ mod tests {
         let kept = create("kept").await;
         writes.created(&kept);
         writes.stage(&kept, &schema, vec![batch(&[7, 8])]).unwrap();
-        assert_eq!(writes.commit("u").await.unwrap(), 2);
+        assert_eq!(writes.commit().await.unwrap(), 2);
         assert!(writes.discard().is_empty());
         assert!(store.table_exists(&kept));
         let table = store.open(&kept).await.unwrap().unwrap();
         assert_eq!(store.row_count(&table).unwrap(), 2);
     }
 
+    #[tokio::test]
+    async fn truncate_and_drop_hide_earlier_rows_and_savepoints_restore_them() {
+        let store = store();
+        let writes = UncommittedWrites::new(store.clone(), "u");
+        let schema = batch(&[]).schema();
+        let t = TableIdent::new("public", "t");
+        store
+            .create_table(&t, schema.clone(), "u", &TableConstraints::default())
+            .await
+            .unwrap();
+        writes.begin();
+        writes.stage(&t, &schema, vec![batch(&[1])]).unwrap();
+        let mark = writes.mark();
+        writes.truncate(&t, &schema).await.unwrap();
+        assert!(writes.is_truncated(&t));
+        assert!(ids(&writes, &t).is_empty());
+        writes.stage(&t, &schema, vec![batch(&[2])]).unwrap();
+        assert_eq!(ids(&writes, &t), vec![2]);
+        writes.rollback_to(mark);
+        assert!(!writes.is_truncated(&t));
+        assert_eq!(ids(&writes, &t), vec![1]);
+        writes.truncate(&t, &schema).await.unwrap();
+        writes.stage(&t, &schema, vec![batch(&[3, 4])]).unwrap();
+        // COMMIT replaces the table's rows with those staged after TRUNCATE.
+        assert_eq!(writes.commit().await.unwrap(), 2);
+        let table = store.open(&t).await.unwrap().unwrap();
+        assert_eq!(store.row_count(&table).unwrap(), 2);
+        // DROP in a block: the rows staged before it are gone; a mark taken
+        // before the DROP still restores them.
+        writes.begin();
+        writes.stage(&t, &schema, vec![batch(&[5])]).unwrap();
+        let mark = writes.mark();
+        writes.forget(&t);
+        assert!(ids(&writes, &t).is_empty());
+        writes.rollback_to(mark);
+        assert_eq!(ids(&writes, &t), vec![5]);
+        writes.discard();
+    }
+
     #[test]
     fn a_block_holds_at_most_its_limit() {
         let one = bytes_of(&batch(&[1, 2, 3]));
-        let writes = UncommittedWrites::with_limit(store(), 2 * one);
+        let writes = UncommittedWrites::with_limit(store(), "u", 2 * one);
         let t = TableIdent::new("public", "t");
         let schema = batch(&[]).schema();
         writes.begin();
@@ -446,14 +612,14 @@ mod tests {
         );
         // The refused rows were not staged; rolling back frees room.
         assert_eq!(ids(&writes, &t), vec![1, 2, 3, 4, 5, 6]);
-        writes.rollback_to(WriteMark(1, 0));
+        writes.rollback_to(WriteMark(1, 0, 0));
         writes.stage(&t, &schema, vec![batch(&[7, 8, 9])]).unwrap();
         assert_eq!(ids(&writes, &t), vec![1, 2, 3, 7, 8, 9]);
     }
 
     #[test]
     fn staged_rows_take_the_table_schema() {
-        let writes = UncommittedWrites::new(store());
+        let writes = UncommittedWrites::new(store(), "u");
         let t = TableIdent::new("public", "t");
         writes.begin();
         let scan = Arc::new(Schema::new(vec![

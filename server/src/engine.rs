@@ -117,7 +117,7 @@ pub async fn execute(
             // The block's rows become one Delta commit per table; if that
             // fails, the block ends as rolled back and the client is told.
             let written = if committed {
-                session.writes.commit(&session.user).await
+                session.writes.commit().await
             } else {
                 Ok(0)
             };
@@ -447,10 +447,11 @@ async fn run_statement(
         LogicalPlan::Dml(dml)
             if matches!(
                 dml.op,
-                WriteOp::Insert(_) | WriteOp::Update | WriteOp::Delete
+                WriteOp::Insert(_) | WriteOp::Update | WriteOp::Delete | WriteOp::Truncate
             ) =>
         {
             let is_insert = matches!(dml.op, WriteOp::Insert(_));
+            let is_truncate = matches!(dml.op, WriteOp::Truncate);
             let batches = session
                 .ctx
                 .execute_logical_plan(LogicalPlan::Dml(dml))
@@ -460,6 +461,8 @@ async fn run_statement(
             let count = affected_rows(&batches);
             Ok(Output::Done(if is_insert {
                 Tag::new("INSERT").with_oid(0).with_rows(count)
+            } else if is_truncate {
+                Tag::new("TRUNCATE TABLE")
             } else {
                 Tag::new(&tag).with_rows(count)
             }))

@@ -117,6 +117,7 @@ fn catalog_sqlstate(e: &CatalogError) -> &'static str {
         CatalogError::Delta(_) | CatalogError::Io { .. } => "58030",
         CatalogError::Corrupt { .. } => "XX001",
         CatalogError::UncommittedTooLarge { .. } => "54000",
+        CatalogError::ConcurrentUpdate(_) => "40001",
         CatalogError::IndexNotFound(_) => "42704",
         CatalogError::IndexExists(_) => "42710",
         CatalogError::EvalExists { .. } => "42710",

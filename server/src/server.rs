@@ -172,7 +172,7 @@ impl ServerState {
                 shown.lock().map(|s| s.described()).unwrap_or_default()
             }))));
         // Inserts and scans planned by this session find its block's writes.
-        let writes = Arc::new(UncommittedWrites::new(self.catalog.store().clone()));
+        let writes = Arc::new(UncommittedWrites::new(self.catalog.store().clone(), user));
         ctx.state_ref()
             .write()
             .config_mut()
