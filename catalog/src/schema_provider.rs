@@ -255,10 +255,11 @@ impl TableProvider for LiveDeltaTable {
                     "{insert_op} inside a transaction block"
                 )));
             }
-            let sink = StagingSink {
+            let sink = SessionWriteSink {
                 ident: self.ident.clone(),
                 schema: self.schema.clone(),
                 writes,
+                write: SessionWrite::StageRows,
             };
             return Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)));
         }
@@ -272,64 +273,43 @@ impl TableProvider for LiveDeltaTable {
         let writes = UncommittedWrites::of(state).ok_or_else(|| {
             DataFusionError::NotImplemented("TRUNCATE outside a client session".into())
         })?;
-        let sink = TruncateSink {
+        let sink = SessionWriteSink {
             ident: self.ident.clone(),
             schema: self.schema.clone(),
             writes,
+            write: SessionWrite::Truncate,
         };
         let nothing = Arc::new(EmptyExec::new(self.schema.clone()));
         Ok(Arc::new(DataSinkExec::new(nothing, Arc::new(sink), None)))
     }
 }
 
-/// `TRUNCATE`, run when the plan executes (not when it is planned, so
-/// EXPLAIN empties nothing): staged in a block, committed at once outside.
+/// A write the session's [`UncommittedWrites`] carries out when the plan
+/// executes (not when it is planned, so EXPLAIN changes nothing).
 #[derive(Debug)]
-struct TruncateSink {
+struct SessionWriteSink {
     ident: TableIdent,
     schema: SchemaRef,
     writes: Arc<UncommittedWrites>,
+    write: SessionWrite,
 }
 
-impl DisplayAs for TruncateSink {
+#[derive(Debug, Clone, Copy)]
+enum SessionWrite {
+    /// INSERT inside a transaction block: the rows are staged for COMMIT.
+    StageRows,
+    /// TRUNCATE: staged in a block, committed at once outside.
+    Truncate,
+}
+
+impl DisplayAs for SessionWriteSink {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "TruncateSink: table={}", self.ident)
+        write!(f, "SessionWriteSink: {:?} table={}", self.write, self.ident)
     }
 }
 
 #[async_trait]
-impl DataSink for TruncateSink {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    async fn write_all(
-        &self,
-        _data: SendableRecordBatchStream,
-        _context: &Arc<TaskContext>,
-    ) -> Result<u64> {
-        self.writes.truncate(&self.ident, &self.schema).await?;
-        Ok(0)
-    }
-}
-
-/// Where an INSERT inside a transaction block sends its rows: the session's
-/// [`UncommittedWrites`], committed at COMMIT.
-#[derive(Debug)]
-struct StagingSink {
-    ident: TableIdent,
-    schema: SchemaRef,
-    writes: Arc<UncommittedWrites>,
-}
-
-impl DisplayAs for StagingSink {
-    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "StagingSink: table={}", self.ident)
-    }
-}
-
-#[async_trait]
-impl DataSink for StagingSink {
+impl DataSink for SessionWriteSink {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
@@ -339,7 +319,15 @@ impl DataSink for StagingSink {
         data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
-        let batches: Vec<_> = data.try_collect().await?;
-        Ok(self.writes.stage(&self.ident, &self.schema, batches)?)
+        match self.write {
+            SessionWrite::StageRows => {
+                let batches: Vec<_> = data.try_collect().await?;
+                Ok(self.writes.stage(&self.ident, &self.schema, batches)?)
+            }
+            SessionWrite::Truncate => {
+                self.writes.truncate(&self.ident, &self.schema).await?;
+                Ok(0)
+            }
+        }
     }
 }
