@@ -6,6 +6,10 @@
 //!    of the same file as the peer.
 //! 2. Stream every row to a tokio-postgres client: `COPY (SELECT ...) TO STDOUT`,
 //!    a text-format simple query and a binary-format extended query; best of 3.
+//! 3. Writes as drivers make them: 2,000 prepared single-row INSERTs in one
+//!    transaction block then COMMIT, 200 autocommitted ones (each its own
+//!    commit), and a binary `COPY FROM STDIN` (asyncpg's bulk path) of the
+//!    row count in 3 columns.
 //!
 //! Usage: `LAKEHOUSE_BIN=<release binary> cargo run --release -p lakehouse-tests --bin bench-core [rows]`
 //! (see README). PostgreSQL is reached as `PGUSER` (default postgres) on database
@@ -95,6 +99,92 @@ const CASES: [&str; 3] = [
     "SELECT * text (simple query)",
     "SELECT * binary (extended query)",
 ];
+
+/// `n` prepared single-row INSERTs into a fresh `bench_tx`, in one block
+/// (then COMMIT) or each committed on its own; the rows the table then has.
+async fn timed_inserts(client: &Client, n: i64, block: bool) -> (Duration, i64) {
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench_tx; CREATE TABLE bench_tx (id BIGINT, name TEXT)",
+        )
+        .await
+        .expect("bench_tx");
+    let insert = client
+        .prepare("INSERT INTO bench_tx VALUES ($1, $2)")
+        .await
+        .expect("prepare insert");
+    let started = Instant::now();
+    if block {
+        client.batch_execute("BEGIN").await.expect("begin");
+    }
+    for i in 0..n {
+        client
+            .execute(&insert, &[&i, &format!("name {i}")])
+            .await
+            .expect("insert");
+    }
+    if block {
+        client.batch_execute("COMMIT").await.expect("commit");
+    }
+    let elapsed = started.elapsed();
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM bench_tx", &[])
+        .await
+        .expect("count")
+        .get(0);
+    client.batch_execute("DROP TABLE bench_tx").await.ok();
+    (elapsed, count)
+}
+
+/// A binary `COPY FROM STDIN` of `rows` rows into a fresh `bench_bin`.
+async fn timed_binary_copy(client: &Client, rows: usize) -> (Duration, i64) {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::Type;
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench_bin; \
+             CREATE TABLE bench_bin (id BIGINT, name TEXT, amount DOUBLE PRECISION)",
+        )
+        .await
+        .expect("bench_bin");
+    let started = Instant::now();
+    let sink = client
+        .copy_in("COPY bench_bin FROM STDIN (FORMAT binary)")
+        .await
+        .expect("copy in");
+    let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TEXT, Type::FLOAT8]);
+    futures::pin_mut!(writer);
+    for i in 0..rows as i64 {
+        let name = format!("name {i}");
+        let amount = i as f64 * 0.5;
+        writer
+            .as_mut()
+            .write(&[&i, &name, &amount])
+            .await
+            .expect("copy row");
+    }
+    writer.finish().await.expect("copy finish");
+    let elapsed = started.elapsed();
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM bench_bin", &[])
+        .await
+        .expect("count")
+        .get(0);
+    client.batch_execute("DROP TABLE bench_bin").await.ok();
+    (elapsed, count)
+}
+
+/// One row of the results table.
+fn print_row(what: &str, rows: f64, lakehouse: Duration, postgres: Duration) {
+    println!(
+        "| {what} | {:.2} s ({:.0} rows/s) | {:.2} s ({:.0} rows/s) | {:.2}x |",
+        lakehouse.as_secs_f64(),
+        rows / lakehouse.as_secs_f64(),
+        postgres.as_secs_f64(),
+        rows / postgres.as_secs_f64(),
+        lakehouse.as_secs_f64() / postgres.as_secs_f64()
+    );
+}
 
 async fn run_case(client: &Client, case: usize) -> usize {
     match case {
@@ -203,4 +293,28 @@ async fn main() {
         );
     }
     pg.batch_execute("DROP TABLE IF EXISTS bench").await.ok();
+
+    // 3. Writes as drivers make them.
+    for (n, block, what) in [
+        (2_000, true, "2000 INSERTs in one block + COMMIT"),
+        (200, false, "200 INSERTs, autocommit"),
+    ] {
+        let (lt, lrows) = timed_inserts(&lh, n, block).await;
+        let (pt, prows) = timed_inserts(&pg, n, block).await;
+        assert_eq!((lrows, prows), (n, n), "every INSERT landed");
+        print_row(what, n as f64, lt, pt);
+    }
+    let (lt, lrows) = timed_binary_copy(&lh, rows).await;
+    let (pt, prows) = timed_binary_copy(&pg, rows).await;
+    assert_eq!(
+        (lrows, prows),
+        (rows as i64, rows as i64),
+        "every copied row landed"
+    );
+    print_row(
+        &format!("binary COPY FROM STDIN, {rows} rows x 3 columns"),
+        rows as f64,
+        lt,
+        pt,
+    );
 }
