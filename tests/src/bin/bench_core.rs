@@ -127,13 +127,7 @@ async fn timed_inserts(client: &Client, n: i64, block: bool) -> (Duration, i64) 
         client.batch_execute("COMMIT").await.expect("commit");
     }
     let elapsed = started.elapsed();
-    let count: i64 = client
-        .query_one("SELECT count(*) FROM bench_tx", &[])
-        .await
-        .expect("count")
-        .get(0);
-    client.batch_execute("DROP TABLE bench_tx").await.ok();
-    (elapsed, count)
+    (elapsed, count_and_drop(client, "bench_tx").await)
 }
 
 /// A binary `COPY FROM STDIN` of `rows` rows into a fresh `bench_bin`.
@@ -165,13 +159,21 @@ async fn timed_binary_copy(client: &Client, rows: usize) -> (Duration, i64) {
     }
     writer.finish().await.expect("copy finish");
     let elapsed = started.elapsed();
+    (elapsed, count_and_drop(client, "bench_bin").await)
+}
+
+/// The rows `table` holds; then drops it.
+async fn count_and_drop(client: &Client, table: &str) -> i64 {
     let count: i64 = client
-        .query_one("SELECT count(*) FROM bench_bin", &[])
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
         .await
         .expect("count")
         .get(0);
-    client.batch_execute("DROP TABLE bench_bin").await.ok();
-    (elapsed, count)
+    client
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .await
+        .ok();
+    count
 }
 
 /// One row of the results table.
