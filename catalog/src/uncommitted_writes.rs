@@ -451,12 +451,12 @@ mod tests {
         RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(ids.to_vec()))]).unwrap()
     }
 
-    /// A store in a fresh directory of its own.
-    fn store() -> DeltaTableStore {
-        let dir = std::env::temp_dir().join(format!("lakehouse-uw-{}", uuid::Uuid::new_v4()));
-        let store = DeltaTableStore::new(DataDir::open(&dir).unwrap());
+    /// A store in a fresh directory, removed when the returned guard drops.
+    fn store() -> (tempfile::TempDir, DeltaTableStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DeltaTableStore::new(DataDir::open(dir.path()).unwrap());
         store.create_schema("public", true).unwrap();
-        store
+        (dir, store)
     }
 
     fn ids(writes: &UncommittedWrites, ident: &TableIdent) -> Vec<i64> {
@@ -472,7 +472,8 @@ mod tests {
 
     #[test]
     fn savepoint_marks_forget_and_discard() {
-        let writes = UncommittedWrites::new(store(), "u");
+        let (_dir, store) = store();
+        let writes = UncommittedWrites::new(store, "u");
         let t = TableIdent::new("public", "t");
         let u = TableIdent::new("public", "u");
         let schema = batch(&[]).schema();
@@ -498,7 +499,7 @@ mod tests {
 
     #[tokio::test]
     async fn rollbacks_drop_the_tables_the_block_created_and_commit_keeps_them() {
-        let store = store();
+        let (_dir, store) = store();
         let writes = UncommittedWrites::new(store.clone(), "u");
         let schema = batch(&[]).schema();
         let create = |name: &str| {
@@ -557,7 +558,7 @@ mod tests {
 
     #[tokio::test]
     async fn truncate_and_drop_hide_earlier_rows_and_savepoints_restore_them() {
-        let store = store();
+        let (_dir, store) = store();
         let writes = UncommittedWrites::new(store.clone(), "u");
         let schema = batch(&[]).schema();
         let t = TableIdent::new("public", "t");
@@ -597,7 +598,8 @@ mod tests {
     #[test]
     fn a_block_holds_at_most_its_limit() {
         let one = bytes_of(&batch(&[1, 2, 3]));
-        let writes = UncommittedWrites::with_limit(store(), "u", 2 * one);
+        let (_dir, store) = store();
+        let writes = UncommittedWrites::with_limit(store, "u", 2 * one);
         let t = TableIdent::new("public", "t");
         let schema = batch(&[]).schema();
         writes.begin();
@@ -619,7 +621,8 @@ mod tests {
 
     #[test]
     fn staged_rows_take_the_table_schema() {
-        let writes = UncommittedWrites::new(store(), "u");
+        let (_dir, store) = store();
+        let writes = UncommittedWrites::new(store, "u");
         let t = TableIdent::new("public", "t");
         writes.begin();
         let scan = Arc::new(Schema::new(vec![
