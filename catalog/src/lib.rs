@@ -47,7 +47,7 @@ pub use table_constraints::{
 pub use table_store::{
     COLUMN_COMMENT_KEY, DeltaTableStore, TableDefinition, TableIdent, TableStats, WriteMode,
 };
-pub use uncommitted_writes::{MAX_UNCOMMITTED_BYTES, UncommittedWrites, WriteMark};
+pub use uncommitted_writes::{StagedTable, UncommittedWrites, WriteMark};
 pub use views::ViewStore;
 
 /// The schema new tables land in when none is named.

@@ -208,9 +208,11 @@ impl TableProvider for LiveDeltaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let writes = UncommittedWrites::of(state);
+        let staged = UncommittedWrites::of(state)
+            .map(|writes| writes.staged(&self.ident))
+            .unwrap_or_default();
         // A table this session's block truncated has no committed rows for it.
-        let committed = if writes.as_ref().is_some_and(|w| w.is_truncated(&self.ident)) {
+        let committed = if staged.truncated {
             let schema = match projection {
                 Some(columns) => Arc::new(self.schema.project(columns)?),
                 None => self.schema.clone(),
@@ -222,9 +224,7 @@ impl TableProvider for LiveDeltaTable {
                 .scan(state, projection, filters, limit)
                 .await?
         };
-        let staged = writes
-            .map(|writes| writes.staged(&self.ident))
-            .unwrap_or_default();
+        let staged = staged.rows;
         if staged.is_empty() {
             return Ok(committed);
         }

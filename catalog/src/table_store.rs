@@ -195,27 +195,20 @@ impl DeltaTableStore {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for schema in self.schema_names() {
             schema.hash(&mut hasher);
-            for table in self.table_names(&schema) {
+            // Every table directory, committed or not: one listing of its
+            // log each (a directory without commits hashes as `None`).
+            for table in list_dirs(&self.dir.schema_dir(&schema), |_| true) {
                 let log = self.dir.table_dir(&schema, &table).join("_delta_log");
-                let latest = std::fs::read_dir(&log).ok().and_then(|entries| {
-                    entries
-                        .flatten()
-                        .filter_map(|e| e.file_name().into_string().ok())
-                        .filter(|n| {
-                            n.ends_with(".json") && n.starts_with(|c: char| c.is_ascii_digit())
-                        })
-                        .max()
-                });
                 // A table dropped and made again reaches the same version:
                 // the commit file itself (time, inode, size) tells them apart.
-                let written = latest
-                    .as_ref()
-                    .and_then(|name| std::fs::metadata(log.join(name)).ok())
-                    .map(|m| {
+                let latest = latest_commit(&log).map(|(version, path)| {
+                    let written = std::fs::metadata(path).ok().map(|m| {
                         use std::os::unix::fs::MetadataExt;
                         (m.modified().ok(), m.ino(), m.len())
                     });
-                (table, latest, written).hash(&mut hasher);
+                    (version, written)
+                });
+                (table, latest).hash(&mut hasher);
             }
         }
         hasher.finish()
@@ -241,12 +234,7 @@ impl DeltaTableStore {
             .dir
             .table_dir(&ident.schema, &ident.table)
             .join("_delta_log");
-        std::fs::read_dir(log)
-            .ok()?
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter_map(|n| n.strip_suffix(".json")?.parse::<i64>().ok())
-            .max()
+        latest_commit(&log).map(|(version, _)| version)
     }
 
     /// Drops a table a rolled-back transaction block created, if nothing was
@@ -661,6 +649,23 @@ fn commit_properties(lineage: Option<&Lineage>, user: &str) -> CommitProperties 
 }
 
 /// A Delta log directory holds at least one commit or checkpoint.
+/// The newest commit file of a Delta log (`<version>.json`) and its version.
+fn latest_commit(log_dir: &std::path::Path) -> Option<(i64, std::path::PathBuf)> {
+    std::fs::read_dir(log_dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let version = e
+                .file_name()
+                .to_str()?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
+            Some((version, e.path()))
+        })
+        .max_by_key(|(version, _)| *version)
+}
+
 fn has_commit(log_dir: &std::path::Path) -> bool {
     std::fs::read_dir(log_dir).is_ok_and(|entries| {
         entries.flatten().any(|e| {

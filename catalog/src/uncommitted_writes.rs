@@ -116,6 +116,15 @@ fn bytes_of(batch: &RecordBatch) -> usize {
     batch.get_array_memory_size()
 }
 
+/// A table as the block left it for its own session's scans.
+#[derive(Debug, Default)]
+pub struct StagedTable {
+    /// The block truncated it: its committed rows are gone for the session.
+    pub truncated: bool,
+    /// Rows staged since it was last truncated or dropped, oldest first.
+    pub rows: Vec<RecordBatch>,
+}
+
 /// One session's staged writes (see the module docs).
 #[derive(Debug)]
 pub struct UncommittedWrites {
@@ -210,16 +219,13 @@ impl UncommittedWrites {
         Ok(rows)
     }
 
-    /// The rows staged for `ident` (since it was last truncated or
-    /// dropped in the block), oldest first.
-    pub fn staged(&self, ident: &TableIdent) -> Vec<RecordBatch> {
-        self.lock().rows(ident)
-    }
-
-    /// Whether the block truncated `ident`: its committed rows are gone for
-    /// this session.
-    pub fn is_truncated(&self, ident: &TableIdent) -> bool {
-        self.lock().truncation(ident).is_some()
+    /// What the block did to `ident`, as its scans see it.
+    pub fn staged(&self, ident: &TableIdent) -> StagedTable {
+        let staged = self.lock();
+        StagedTable {
+            truncated: staged.truncation(ident).is_some(),
+            rows: staged.rows(ident),
+        }
     }
 
     /// `TRUNCATE`: inside a block, stages the table's emptying (`schema`:
@@ -462,6 +468,7 @@ mod tests {
     fn ids(writes: &UncommittedWrites, ident: &TableIdent) -> Vec<i64> {
         writes
             .staged(ident)
+            .rows
             .iter()
             .flat_map(|b| {
                 let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
@@ -570,12 +577,12 @@ mod tests {
         writes.stage(&t, &schema, vec![batch(&[1])]).unwrap();
         let mark = writes.mark();
         writes.truncate(&t, &schema).await.unwrap();
-        assert!(writes.is_truncated(&t));
+        assert!(writes.staged(&t).truncated);
         assert!(ids(&writes, &t).is_empty());
         writes.stage(&t, &schema, vec![batch(&[2])]).unwrap();
         assert_eq!(ids(&writes, &t), vec![2]);
         writes.rollback_to(mark);
-        assert!(!writes.is_truncated(&t));
+        assert!(!writes.staged(&t).truncated);
         assert_eq!(ids(&writes, &t), vec![1]);
         writes.truncate(&t, &schema).await.unwrap();
         writes.stage(&t, &schema, vec![batch(&[3, 4])]).unwrap();
@@ -641,7 +648,7 @@ mod tests {
         )
         .unwrap();
         writes.stage(&t, &scan, vec![copied]).unwrap();
-        let staged = writes.staged(&t);
+        let staged = writes.staged(&t).rows;
         assert_eq!(staged[0].schema(), scan);
         assert_eq!(staged[0].column(1).len(), 1);
         // A batch without a column of the table is refused.

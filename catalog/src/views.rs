@@ -53,6 +53,14 @@ impl ViewStore {
             .unwrap_or_default()
     }
 
+    /// Every view as (schema, name), in order (from memory, no I/O).
+    pub fn all_names(&self) -> Vec<(String, String)> {
+        self.live
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn get(&self, schema: &str, name: &str) -> Option<Arc<dyn TableProvider>> {
         self.live
             .read()

@@ -222,9 +222,7 @@ impl PgCatalogOverlay {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.store.fingerprint().hash(&mut hasher);
-        for schema in self.store.schema_names() {
-            self.views.names(&schema).hash(&mut hasher);
-        }
+        self.views.all_names().hash(&mut hasher);
         hasher.finish()
     }
 
