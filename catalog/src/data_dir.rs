@@ -18,6 +18,14 @@ impl DataDir {
     pub fn open(root: &Path) -> Result<DataDir, CatalogError> {
         std::fs::create_dir_all(root).map_err(|e| CatalogError::io(root, e))?;
         let root = root.canonicalize().map_err(|e| CatalogError::io(root, e))?;
+        // Only the server's user may enter it, whatever modes files inside
+        // were created with (older releases made them 0644).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| CatalogError::io(&root, e))?;
+        }
         let dir = DataDir { root };
         for sub in [dir.tables(), dir.views(), dir.system(), dir.import()] {
             std::fs::create_dir_all(&sub).map_err(|e| CatalogError::io(&sub, e))?;
@@ -43,6 +51,12 @@ impl DataDir {
 
     pub fn import(&self) -> PathBuf {
         self.root.join("import")
+    }
+
+    /// Where queries spill sorts, joins and aggregates that outgrow their
+    /// memory share; emptied at every start (nothing in it outlives a query).
+    pub fn spill(&self) -> PathBuf {
+        self.root.join("tmp")
     }
 
     pub fn schema_dir(&self, schema: &str) -> PathBuf {

@@ -62,6 +62,19 @@ pub enum CatalogError {
         "could not serialize access due to concurrent update of {0}: another session committed to it after this transaction truncated it"
     )]
     ConcurrentUpdate(String),
+    /// An append's commit did not land (its files were removed): a lost
+    /// race against other writers (`conflict`, retry the statement) or a
+    /// storage failure.
+    #[error("{}", if *conflict {
+        format!("could not serialize access due to concurrent update of {table}: {message}")
+    } else {
+        format!("could not commit to {table}: {message}")
+    })]
+    CommitFailed {
+        table: String,
+        message: String,
+        conflict: bool,
+    },
     #[error("corrupt catalog file {path}: {message}")]
     Corrupt { path: String, message: String },
 }

@@ -19,6 +19,7 @@ mod append_only_table;
 mod catalog_provider;
 mod data_dir;
 mod error;
+mod group_commit;
 pub mod information_schema;
 mod jobs;
 mod lineage;
@@ -50,6 +51,10 @@ pub use table_store::{
 pub use uncommitted_writes::{StagedTable, UncommittedWrites, WriteMark};
 pub use views::ViewStore;
 
+use std::sync::Arc;
+
+use datafusion::execution::runtime_env::RuntimeEnv;
+
 /// The schema new tables land in when none is named.
 pub const DEFAULT_SCHEMA: &str = "public";
 /// The read-only system schema.
@@ -63,9 +68,19 @@ pub use deltalake::DeltaTableError as StorageError;
 pub fn new_session_context(
     config: datafusion::execution::context::SessionConfig,
 ) -> datafusion::prelude::SessionContext {
+    new_session_context_with_runtime(config, Arc::new(RuntimeEnv::default()))
+}
+
+/// [`new_session_context`] over a shared runtime: its memory pool and spill
+/// directory are the server's budget for every query of every session.
+pub fn new_session_context_with_runtime(
+    config: datafusion::execution::context::SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+) -> datafusion::prelude::SessionContext {
     let state = datafusion::execution::session_state::SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
         .build();
     datafusion::prelude::SessionContext::new_with_state(state)

@@ -47,6 +47,21 @@ impl ScramVerifier {
         }
     }
 
+    /// A verifier no password matches, the same for `user` every time it is
+    /// asked for: an unknown user (or one without a password) goes through
+    /// the same SCRAM exchange as a known one and fails at the same step,
+    /// so a login attempt cannot tell which user names exist. `secret` is
+    /// the server's, never shown to clients.
+    pub fn mock(user: &str, secret: &[u8], iterations: u32) -> ScramVerifier {
+        let salt = hmac(secret, format!("salt:{user}").as_bytes());
+        ScramVerifier {
+            iterations,
+            salt: salt[..16].to_vec(),
+            stored_key: hmac(secret, format!("stored:{user}").as_bytes()),
+            server_key: hmac(secret, format!("server:{user}").as_bytes()),
+        }
+    }
+
     /// Whether `password` produces this verifier (for tests and tooling).
     pub fn matches(&self, password: &str) -> bool {
         Self::derive(password, &self.salt, self.iterations) == *self

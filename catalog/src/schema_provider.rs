@@ -23,7 +23,8 @@ use deltalake::DeltaTable;
 use futures::TryStreamExt;
 use tokio::sync::Mutex;
 
-use crate::{CatalogError, DeltaTableStore, TableIdent, UncommittedWrites, ViewStore};
+use crate::group_commit::GroupCommitter;
+use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, UncommittedWrites, ViewStore};
 
 /// A user schema: Delta tables on disk plus persisted views.
 #[derive(Debug)]
@@ -132,10 +133,16 @@ pub struct LiveDeltaTable {
     ident: TableIdent,
     schema: SchemaRef,
     table: Mutex<DeltaTable>,
+    /// Where autocommit INSERTs commit (shared by the store's tables).
+    appends: GroupCommitter,
 }
 
 impl LiveDeltaTable {
-    pub(crate) async fn try_new(ident: TableIdent, table: DeltaTable) -> Result<Self> {
+    pub(crate) async fn try_new(
+        ident: TableIdent,
+        table: DeltaTable,
+        appends: GroupCommitter,
+    ) -> Result<Self> {
         // The scan's own schema (string columns read as Utf8View), so that
         // filters planned against it match what the scan evaluates.
         let schema = table.table_provider().await?.schema();
@@ -143,6 +150,7 @@ impl LiveDeltaTable {
             ident,
             schema,
             table: Mutex::new(table),
+            appends,
         })
     }
 
@@ -263,6 +271,21 @@ impl TableProvider for LiveDeltaTable {
             };
             return Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)));
         }
+        if insert_op == InsertOp::Append {
+            // Outside a block: written at execution, acknowledged once a
+            // (group) commit holds it.
+            let user = UncommittedWrites::of(state)
+                .map(|w| w.user().to_string())
+                .unwrap_or_default();
+            let sink = AppendSink {
+                ident: self.ident.clone(),
+                schema: self.schema.clone(),
+                table: self.latest_table().await?,
+                appends: self.appends.clone(),
+                user,
+            };
+            return Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)));
+        }
         self.latest()
             .await?
             .insert_into(state, input, insert_op)
@@ -281,6 +304,53 @@ impl TableProvider for LiveDeltaTable {
         };
         let nothing = Arc::new(EmptyExec::new(self.schema.clone()));
         Ok(Arc::new(DataSinkExec::new(nothing, Arc::new(sink), None)))
+    }
+}
+
+/// An autocommit `INSERT`: its rows go to new files when the plan executes
+/// and commit through the table's group commit.
+struct AppendSink {
+    ident: TableIdent,
+    schema: SchemaRef,
+    /// The table as of planning; the commit goes on top of the latest version.
+    table: DeltaTable,
+    appends: GroupCommitter,
+    user: String,
+}
+
+impl std::fmt::Debug for AppendSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppendSink({})", self.ident)
+    }
+}
+
+impl DisplayAs for AppendSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "AppendSink: {}", self.ident)
+    }
+}
+
+#[async_trait]
+impl DataSink for AppendSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        let lineage = Lineage {
+            operation: "INSERT".into(),
+            source: None,
+            sha256: None,
+            user: self.user.clone(),
+        };
+        Ok(self
+            .appends
+            .append(&self.ident, &self.table, data, lineage)
+            .await?)
     }
 }
 

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{MetadataValue, StructType, normalize_for_delta};
@@ -20,6 +22,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 
 use crate::data_dir::{DataDir, validate_name};
+use crate::group_commit::GroupCommitter;
 use crate::schema_provider::LiveDeltaTable;
 use crate::table_constraints::{CONSTRAINTS_PROPERTY, TableConstraints};
 use crate::{CatalogError, Lineage};
@@ -102,6 +105,8 @@ pub struct DeltaTableStore {
     /// table's whole log; each refreshes incrementally when scanned. Writes
     /// that can change a schema, and drops, evict their entry.
     live: Arc<Mutex<HashMap<TableIdent, Arc<LiveDeltaTable>>>>,
+    /// Appends to one table share commits (see [`GroupCommitter`]).
+    appends: GroupCommitter,
 }
 
 impl DeltaTableStore {
@@ -109,7 +114,20 @@ impl DeltaTableStore {
         DeltaTableStore {
             dir,
             live: Arc::default(),
+            appends: GroupCommitter::default(),
         }
+    }
+
+    /// Appends `batches` to an existing table through the group commit:
+    /// acknowledged once committed, leaving nothing behind if not.
+    pub async fn append_stream(
+        &self,
+        ident: &TableIdent,
+        batches: SendableRecordBatchStream,
+        lineage: Lineage,
+    ) -> Result<u64, CatalogError> {
+        let table = self.table_for_write(ident, WriteMode::Append).await?;
+        self.appends.append(ident, &table, batches, lineage).await
     }
 
     /// The DataFusion provider of a table, or `None` if it does not exist.
@@ -127,7 +145,8 @@ impl DeltaTableStore {
         let Some(table) = self.open(ident).await? else {
             return Ok(None);
         };
-        let live = Arc::new(LiveDeltaTable::try_new(ident.clone(), table).await?);
+        let live =
+            Arc::new(LiveDeltaTable::try_new(ident.clone(), table, self.appends.clone()).await?);
         if let Ok(mut cache) = self.live.lock() {
             cache.insert(ident.clone(), live.clone());
         }
@@ -461,6 +480,19 @@ impl DeltaTableStore {
         lineage: Option<&Lineage>,
     ) -> Result<u64, CatalogError> {
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        if mode == WriteMode::Append {
+            let lineage = lineage.cloned().unwrap_or_else(|| Lineage {
+                operation: "write".into(),
+                source: None,
+                sha256: None,
+                user: user.to_string(),
+            });
+            let stream = RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::iter(batches.into_iter().map(Ok)),
+            );
+            return self.append_stream(ident, Box::pin(stream), lineage).await;
+        }
         let table = self.table_for_write(ident, mode).await?;
         let batches = if batches.is_empty() {
             vec![RecordBatch::new_empty(schema)]
@@ -549,6 +581,7 @@ impl DeltaTableStore {
             return Err(CatalogError::TableNotFound(ident.table.clone()));
         }
         self.evict(ident);
+        self.appends.forget(ident);
         remove_dir_crash_safe(&self.dir.table_dir(&ident.schema, &ident.table))
     }
 

@@ -149,6 +149,11 @@ impl Drop for UncommittedWrites {
 }
 
 impl UncommittedWrites {
+    /// The session's role.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
     /// The staged writes of `user`'s session, for the tables of `store`.
     pub fn new(store: DeltaTableStore, user: &str) -> Self {
         UncommittedWrites::with_limit(store, user, MAX_UNCOMMITTED_BYTES)

@@ -62,6 +62,17 @@ pub struct Config {
     /// Concurrent `vector_search` calls per index before callers queue
     /// (`vector_search_threads`); each gets its own usearch thread slot.
     pub vector_search_threads: usize,
+    /// Memory all running queries share (`memory_limit`): `"25%"` of the
+    /// machine's RAM, or a size such as `"1GB"` / `"512MB"`. Sorts, joins,
+    /// aggregates and windows spill to `<data_dir>/tmp` past their share; a
+    /// query that still cannot fit fails with 53200 and the server goes on.
+    pub memory_limit: String,
+    /// Most client connections at once (`max_connections`); one more is
+    /// refused with 53300, as in PostgreSQL.
+    pub max_connections: usize,
+    /// Threads that execute queries (`query_threads`), apart from the ones
+    /// that serve the wire, logins and cancel requests; 0 means one per core.
+    pub query_threads: usize,
 }
 
 impl Default for Config {
@@ -83,6 +94,9 @@ impl Default for Config {
             embed_batch_size: 32,
             rag_max_tokens: 160,
             vector_search_threads: 64,
+            memory_limit: "25%".to_string(),
+            max_connections: 100,
+            query_threads: 0,
         }
     }
 }
@@ -175,6 +189,15 @@ impl Config {
         if let Some(v) = get("vector_search_threads") {
             self.vector_search_threads = parse_env("vector_search_threads", v)?;
         }
+        if let Some(v) = get("memory_limit") {
+            self.memory_limit = v.clone();
+        }
+        if let Some(v) = get("max_connections") {
+            self.max_connections = parse_env("max_connections", v)?;
+        }
+        if let Some(v) = get("query_threads") {
+            self.query_threads = parse_env("query_threads", v)?;
+        }
         Ok(())
     }
 
@@ -231,6 +254,7 @@ impl Config {
             ("embed_batch_size", self.embed_batch_size),
             ("rag_max_tokens", self.rag_max_tokens),
             ("vector_search_threads", self.vector_search_threads),
+            ("max_connections", self.max_connections),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
@@ -239,7 +263,38 @@ impl Config {
         if self.embedding_model.as_os_str().is_empty() {
             return Err(invalid("embedding_model", "must not be empty".into()));
         }
+        let memory = self
+            .memory_limit_bytes()
+            .map_err(|m| invalid("memory_limit", m))?;
+        if memory < MIN_MEMORY_LIMIT {
+            return Err(invalid(
+                "memory_limit",
+                format!(
+                    "`{}` is {memory} bytes, below the minimum of 64MB",
+                    self.memory_limit
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// `memory_limit` in bytes: a percentage of the machine's RAM or a size.
+    pub fn memory_limit_bytes(&self) -> Result<usize, String> {
+        let text = self.memory_limit.trim();
+        if let Some(percent) = text.strip_suffix('%') {
+            let percent: f64 = percent
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p: &f64| *p > 0.0 && *p <= 100.0)
+                .ok_or_else(|| {
+                    format!("`{text}` is not a percentage between 0 and 100 of the machine's RAM")
+                })?;
+            return Ok((physical_memory_bytes() as f64 * percent / 100.0) as usize);
+        }
+        parse_size(text).ok_or_else(|| {
+            format!("`{text}` is neither a percentage (\"25%\") nor a size (\"1GB\", \"512MB\")")
+        })
     }
 
     /// The listen address, already validated.
@@ -274,6 +329,41 @@ impl Config {
             Some(self.models_dir.join(&self.generation_model))
         }
     }
+}
+
+/// The smallest `memory_limit`: below it even catalog queries fail.
+const MIN_MEMORY_LIMIT: usize = 64 << 20;
+
+/// `"1GB"`, `"512MB"`, `"64kB"`, `"1048576"` (bytes) -> bytes, 1024-based as
+/// PostgreSQL's memory units.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number.parse().ok()?;
+    let scale: usize = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+/// Total RAM from `/proc/meminfo`; 4 GiB where it cannot be read.
+fn physical_memory_bytes() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            kb.checked_mul(1024)
+        })
+        .unwrap_or(4 << 30)
 }
 
 fn parse_env<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
@@ -315,6 +405,23 @@ mod tests {
         let env = HashMap::from([("LAKEHOUSE_LISTEN".to_string(), "nope".to_string())]);
         let err = Config::load_from(None, &env).unwrap_err().to_string();
         assert!(err.contains("`listen`"), "{err}");
+    }
+
+    #[test]
+    fn memory_limit_takes_percentages_and_sizes() {
+        let with = |v: &str| Config {
+            memory_limit: v.to_string(),
+            ..Config::default()
+        };
+        assert_eq!(with("1GB").memory_limit_bytes(), Ok(1 << 30));
+        assert_eq!(with("512MB").memory_limit_bytes(), Ok(512 << 20));
+        assert!(with("25%").memory_limit_bytes().is_ok_and(|b| b > 0));
+        for bad in ["0%", "150%", "lots", "12XB", ""] {
+            let err = with(bad).validate().unwrap_err().to_string();
+            assert!(err.contains("memory_limit"), "{bad}: {err}");
+        }
+        let err = with("1MB").validate().unwrap_err().to_string();
+        assert!(err.contains("minimum"), "{err}");
     }
 
     #[test]

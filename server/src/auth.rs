@@ -20,6 +20,8 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use crate::cancel::QueryCanceller;
+use crate::client_socket::ClientSockets;
+use crate::login_guard::LoginGuard;
 use crate::server::ServerState;
 use crate::session::Session;
 
@@ -27,6 +29,10 @@ use crate::session::Session;
 #[derive(Debug)]
 struct RoleVerifiers {
     roles: Arc<RoleStore>,
+    /// Keys the mock verifiers of unknown users (see [`ScramVerifier::mock`]).
+    mock_secret: [u8; 32],
+    /// Iterations a mock verifier claims: those of new verifiers.
+    iterations: u32,
 }
 
 #[async_trait]
@@ -40,12 +46,14 @@ impl AuthSource for RoleVerifiers {
 
     async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
         let user = login.user().unwrap_or_default().to_string();
+        // An unknown user gets a challenge like any other and fails at the
+        // proof, as a wrong password does: no user enumeration.
         let verifier = self
             .roles
             .get(&user)
             .and_then(|r| r.verifier)
             .and_then(|v| ScramVerifier::parse(&v))
-            .ok_or_else(|| PgWireError::InvalidPassword(user.clone()))?;
+            .unwrap_or_else(|| ScramVerifier::mock(&user, &self.mock_secret, self.iterations));
         Ok((
             ScramSecret::Verifier {
                 salt: verifier.salt,
@@ -111,6 +119,8 @@ pub struct ScramAuthenticator {
     canceller: Arc<QueryCanceller>,
     driver: AuthDriver<ServerParameters>,
     scram: ScramAuth,
+    guard: LoginGuard,
+    sockets: Arc<ClientSockets>,
 }
 
 impl ScramAuthenticator {
@@ -118,13 +128,18 @@ impl ScramAuthenticator {
         state: Arc<ServerState>,
         connections: Arc<ConnectionManager>,
         canceller: Arc<QueryCanceller>,
+        sockets: Arc<ClientSockets>,
     ) -> Self {
         let scram = ScramAuth::new(Arc::new(RoleVerifiers {
             roles: state.roles.clone(),
+            mock_secret: rand::random(),
+            iterations: state.config.scram_iterations,
         }));
         ScramAuthenticator {
             driver: AuthDriver::new(ServerParameters).with_connection_manager(connections),
             scram,
+            guard: LoginGuard::new(state.config.max_connections),
+            sockets,
             state,
             canceller,
         }
@@ -153,6 +168,9 @@ impl ScramAuthenticator {
                 s.apply_startup(startup.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             })
             .map_err(|e| Self::fatal(e.sqlstate(), e.message()))?;
+        if let Some(socket) = self.sockets.claim(client.socket_addr()) {
+            let _ = session.socket.set(socket);
+        }
         client.session_extensions().insert(session);
         Ok(())
     }
@@ -170,8 +188,14 @@ impl StartupHandler for ScramAuthenticator {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let source = client.socket_addr().ip();
         let outcome = match message {
             PgWireFrontendMessage::Startup(ref startup) => {
+                let slot = self.guard.take_slot().ok_or_else(|| {
+                    Self::fatal("53300", "sorry, too many clients already".to_string())
+                })?;
+                // Freed when the connection (and its extensions) goes away.
+                client.session_extensions().insert(slot);
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
                 let user = client.metadata().get("user").cloned().unwrap_or_default();
@@ -189,18 +213,33 @@ impl StartupHandler for ScramAuthenticator {
                         format!("database \"{database}\" does not exist"),
                     ));
                 }
+                // An address that keeps failing waits before its challenge.
+                tokio::time::sleep(self.guard.delay_for(source)).await;
                 self.driver
                     .begin_authentication(client, self.scram.create())
                     .await?
             }
             PgWireFrontendMessage::PasswordMessageFamily(message) => {
-                self.driver.advance_authentication(client, message).await?
+                match self.driver.advance_authentication(client, message).await {
+                    Err(PgWireError::InvalidPassword(_)) => {
+                        // psql sends an empty SCRAM user name: name the login's.
+                        let user = client.metadata().get("user").cloned().unwrap_or_default();
+                        self.guard.failed(source);
+                        tokio::time::sleep(self.guard.delay_for(source)).await;
+                        return Err(Self::fatal(
+                            "28P01",
+                            format!("password authentication failed for user \"{user}\""),
+                        ));
+                    }
+                    other => other?,
+                }
             }
             _ => return Ok(()),
         };
         match outcome {
             AuthOutcome::InProgress => Ok(()),
             AuthOutcome::Authenticated { final_message, .. } => {
+                self.guard.succeeded(source);
                 self.open_session(client)?;
                 self.driver
                     .complete_authentication(client, final_message)

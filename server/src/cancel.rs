@@ -9,12 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
-use futures::future::{BoxFuture, Either};
+use std::time::Duration;
+
+use futures::future::{BoxFuture, Either, FutureExt, Shared};
 use futures::{Stream, StreamExt, stream};
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use tokio::sync::Notify;
+
+use crate::client_socket::ClientSocket;
 
 /// Raised on a session's streams when a cancel request arrives for it.
 #[derive(Debug, Default)]
@@ -51,20 +55,94 @@ impl CancelSignal {
     }
 }
 
-/// Ends `items` with a 57014 error as soon as `cancelled` resolves.
+/// Why a running statement must stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// A cancel request for the session arrived.
+    UserRequest,
+    /// The session's `statement_timeout` passed.
+    StatementTimeout,
+}
+
+impl Interrupt {
+    /// PostgreSQL's wording (both are 57014).
+    pub fn message(self) -> &'static str {
+        match self {
+            Interrupt::UserRequest => "canceling statement due to user request",
+            Interrupt::StatementTimeout => "canceling statement due to statement timeout",
+        }
+    }
+
+    /// The error that ends the statement.
+    pub fn error(self) -> PgWireError {
+        PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".to_string(),
+            "57014".to_string(),
+            self.message().to_string(),
+        )))
+    }
+}
+
+/// Resolves when the running statement must stop; cloned into every place
+/// that waits on the statement (its first batch, its row stream).
+pub type Interrupted = Shared<BoxFuture<'static, Interrupt>>;
+
+/// How often a running statement checks that its client is still there.
+const CLIENT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A statement's interrupt: a cancel request that arrives after now,
+/// `timeout` (the session's `statement_timeout`) passing, or the client
+/// closing its connection (seen through `socket`).
+pub fn interrupted(
+    signal: &Arc<CancelSignal>,
+    timeout: Option<Duration>,
+    socket: Option<Arc<ClientSocket>>,
+) -> Interrupted {
+    let cancelled = signal.clone().cancelled_after(signal.generation());
+    let interrupt: BoxFuture<'static, Interrupt> = Box::pin(async move {
+        let expired = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let gone = async {
+            let Some(socket) = socket else {
+                return std::future::pending().await;
+            };
+            loop {
+                tokio::time::sleep(CLIENT_CHECK_INTERVAL).await;
+                if socket.peer_closed() {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = cancelled => Interrupt::UserRequest,
+            _ = expired => Interrupt::StatementTimeout,
+            // Nobody reads the answer: stop, as a cancel does.
+            _ = gone => Interrupt::UserRequest,
+        }
+    });
+    interrupt.shared()
+}
+
+/// Ends `items` with the interrupt's 57014 error as soon as it resolves.
 pub fn cancellable<T: Send + 'static>(
     items: impl Stream<Item = PgWireResult<T>> + Send + 'static,
-    cancelled: BoxFuture<'static, ()>,
+    interrupted: Interrupted,
 ) -> impl Stream<Item = PgWireResult<T>> + Send + 'static {
     let items = items.boxed();
-    stream::unfold(Some((items, cancelled)), |state| async move {
-        let (items, cancelled) = state?;
-        match futures::future::select(items.into_future(), cancelled).await {
-            Either::Left(((Some(item), items), cancelled)) => {
-                Some((item, Some((items, cancelled))))
+    stream::unfold(Some((items, interrupted)), |state| async move {
+        let (items, interrupted) = state?;
+        // The interrupt is polled first: rows that are always ready (a
+        // buffered channel) must not starve it.
+        match futures::future::select(interrupted, items.into_future()).await {
+            Either::Right(((Some(item), items), interrupted)) => {
+                Some((item, Some((items, interrupted))))
             }
-            Either::Left(((None, _), _)) => None,
-            Either::Right(_) => Some((Err(PgWireError::QueryCanceled), None)),
+            Either::Right(((None, _), _)) => None,
+            Either::Left((interrupt, _)) => Some((Err(interrupt.error()), None)),
         }
     })
 }

@@ -319,18 +319,30 @@ const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => panic!("1970-01-01 is a date"),
 };
 
-fn date(days: i32) -> NaiveDate {
-    EPOCH + chrono::Days::new(0) + chrono::TimeDelta::days(days as i64)
+/// Days since 1970-01-01 as a date; past chrono's range (about ±262,000
+/// years, wider than PostgreSQL's) it is an error, never a panic or a
+/// made-up value.
+fn date(days: i32) -> PgWireResult<NaiveDate> {
+    chrono::TimeDelta::try_days(i64::from(days))
+        .and_then(|d| EPOCH.checked_add_signed(d))
+        .ok_or_else(|| out_of_range("date"))
 }
 
-fn timestamp(micros: i64) -> NaiveDateTime {
+fn timestamp(micros: i64) -> PgWireResult<NaiveDateTime> {
     DateTime::<Utc>::from_timestamp_micros(micros)
         .map(|d| d.naive_utc())
-        .unwrap_or_default()
+        .ok_or_else(|| out_of_range("timestamp"))
 }
 
+/// A value the wire format cannot carry: 22008 for dates and times, 22003
+/// for numbers, as PostgreSQL's own range errors.
 fn out_of_range(what: &str) -> PgWireError {
-    PgWireError::ApiError(format!("{what} out of range for Postgres").into())
+    let sqlstate = if what == "numeric" { "22003" } else { "22008" };
+    PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+        "ERROR".to_string(),
+        sqlstate.to_string(),
+        format!("{what} out of range"),
+    )))
 }
 
 /// Encodes row `row` of a normalized column into `sink`.
@@ -381,17 +393,17 @@ fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgW
             column
                 .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
                 .value(row),
-        ))),
+        )?)),
         DataType::Timestamp(_, None) => sink.put(&pg_text::Timestamp(timestamp(
             column
                 .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
                 .value(row),
-        ))),
+        )?)),
         DataType::Timestamp(_, Some(_)) => {
             let micros = column
                 .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
                 .value(row);
-            sink.put(&pg_text::TimestampTz(timestamp(micros).and_utc()))
+            sink.put(&pg_text::TimestampTz(timestamp(micros)?.and_utc()))
         }
         DataType::Time64(_) => {
             let micros = column
@@ -455,6 +467,25 @@ fn encode_list<S: FieldSink>(
             sink.put(&v)
         }};
     }
+    // Elements whose conversion can fail (a date past chrono's range).
+    macro_rules! try_collect {
+        ($array:ty, $map:expr) => {{
+            let a = values
+                .as_any()
+                .downcast_ref::<$array>()
+                .ok_or_else(|| PgWireError::ApiError("list element type mismatch".into()))?;
+            let v = (0..a.len())
+                .map(|i| {
+                    if a.is_null(i) {
+                        Ok(None)
+                    } else {
+                        $map(a, i).map(Some)
+                    }
+                })
+                .collect::<PgWireResult<Vec<Option<_>>>>()?;
+            sink.put(&v)
+        }};
+    }
     match values.data_type() {
         DataType::Boolean => collect!(BooleanArray, |a: &BooleanArray, i| a.value(i)),
         DataType::Int16 => collect!(Int16Array, |a: &Int16Array, i| a.value(i)),
@@ -473,19 +504,20 @@ fn encode_list<S: FieldSink>(
                 .value(i)
                 .to_string())
         }
-        DataType::Date32 => collect!(Date32Array, |a: &Date32Array, i| date(a.value(i))),
-        DataType::Timestamp(_, None) => collect!(
+        DataType::Date32 => try_collect!(Date32Array, |a: &Date32Array, i| date(a.value(i))),
+        DataType::Timestamp(_, None) => try_collect!(
             TimestampMicrosecondArray,
             |a: &TimestampMicrosecondArray, i| timestamp(a.value(i))
         ),
-        DataType::Timestamp(_, Some(_)) => collect!(
+        DataType::Timestamp(_, Some(_)) => try_collect!(
             TimestampMicrosecondArray,
-            |a: &TimestampMicrosecondArray, i| timestamp(a.value(i)).and_utc()
+            |a: &TimestampMicrosecondArray, i| timestamp(a.value(i)).map(|t| t.and_utc())
         ),
         DataType::Decimal128(_, scale) => {
             let scale = (*scale).max(0) as u32;
-            collect!(Decimal128Array, |a: &Decimal128Array, i| {
-                Decimal::try_from_i128_with_scale(a.value(i), scale).unwrap_or_default()
+            try_collect!(Decimal128Array, |a: &Decimal128Array, i| {
+                Decimal::try_from_i128_with_scale(a.value(i), scale)
+                    .map_err(|_| out_of_range("numeric"))
             })
         }
         _ => Err(PgWireError::ApiError(

@@ -22,6 +22,7 @@ use lakehouse_udfs::search_path;
 use pgwire::api::results::Tag;
 
 use crate::declared_constraints::DeclaredConstraints;
+use crate::engine_settings;
 use crate::error::{ServerError, ServerResult};
 use crate::prepared::ProtocolStatements;
 use crate::server::ServerState;
@@ -175,6 +176,7 @@ pub async fn execute(
                 ));
             }
             session.with_settings(|s| s.reset_all());
+            engine_settings::reset_all(session);
             session.cursors.close(None).await?;
             session
                 .prepared
@@ -204,13 +206,16 @@ pub async fn execute(
         }
         Command::Set { name, value, .. } => set(session, &name, value).await,
         Command::Reset(name) => {
-            session.with_settings(|s| match &name {
-                Some(n) => s.reset(n),
-                None => {
-                    s.reset_all();
-                    Ok(())
+            match &name {
+                Some(n) if engine_settings::is_engine_setting(n) => {
+                    engine_settings::reset(session, n)?
                 }
-            })?;
+                Some(n) => session.with_settings(|s| s.reset(n))?,
+                None => {
+                    session.with_settings(|s| s.reset_all());
+                    engine_settings::reset_all(session);
+                }
+            }
             Ok(Output::Done(Tag::new("RESET")))
         }
         Command::Show(name) => show(session, name),
@@ -303,12 +308,9 @@ pub async fn execute(
 
 async fn set(session: &Session, name: &str, value: Option<String>) -> ServerResult<Output> {
     let value = value.unwrap_or_default();
-    if name.to_ascii_lowercase().starts_with("datafusion.") {
+    if engine_settings::is_engine_setting(name) {
         // DataFusion's own knobs live in the session's SessionConfig.
-        session
-            .ctx
-            .sql(&format!("SET {name} = '{}'", value.replace('\'', "''")))
-            .await?;
+        engine_settings::set(session, name, &value)?;
     } else {
         session.with_settings(|s| s.set(name, &value))?;
     }
@@ -437,6 +439,7 @@ async fn run_statement(
     params: Option<BindParams<'_>>,
 ) -> ServerResult<Output> {
     let tag = command_tag(&statement);
+    let text = statement.to_string();
     let plan = plan(session, statement, params).await?;
     match plan {
         LogicalPlan::Ddl(DdlStatement::CreateExternalTable(_)) | LogicalPlan::Copy(_) => {
@@ -452,12 +455,11 @@ async fn run_statement(
         {
             let is_insert = matches!(dml.op, WriteOp::Insert(_));
             let is_truncate = matches!(dml.op, WriteOp::Truncate);
-            let batches = session
+            let df = session
                 .ctx
                 .execute_logical_plan(LogicalPlan::Dml(dml))
-                .await?
-                .collect()
                 .await?;
+            let batches = session.queries.collect(df, text).await?;
             let count = affected_rows(&batches);
             Ok(Output::Done(if is_insert {
                 Tag::new("INSERT").with_oid(0).with_rows(count)
@@ -482,12 +484,8 @@ async fn run_statement(
                 }
                 _ => None,
             };
-            session
-                .ctx
-                .execute_logical_plan(plan)
-                .await?
-                .collect()
-                .await?;
+            let df = session.ctx.execute_logical_plan(plan).await?;
+            session.queries.collect(df, text).await?;
             if let Some(name) = prepared {
                 session.prepared.prepared(&name);
             }
@@ -499,7 +497,7 @@ async fn run_statement(
         plan => {
             let df = session.ctx.execute_logical_plan(plan).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let stream = df.execute_stream().await?;
+            let stream = session.queries.stream(df, text);
             Ok(Output::Rows { schema, stream })
         }
     }
@@ -849,7 +847,7 @@ async fn copy_to(
         }
     };
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let stream = df.execute_stream().await?;
+    let stream = session.queries.stream(df, "COPY ... TO STDOUT".to_string());
     Ok(Output::CopyOut {
         schema,
         stream,

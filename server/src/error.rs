@@ -118,6 +118,10 @@ fn catalog_sqlstate(e: &CatalogError) -> &'static str {
         CatalogError::Corrupt { .. } => "XX001",
         CatalogError::UncommittedTooLarge { .. } => "54000",
         CatalogError::ConcurrentUpdate(_) => "40001",
+        CatalogError::CommitFailed { conflict: true, .. } => "40001",
+        CatalogError::CommitFailed {
+            conflict: false, ..
+        } => "58030",
         CatalogError::IndexNotFound(_) => "42704",
         CatalogError::IndexExists(_) => "42710",
         CatalogError::EvalExists { .. } => "42710",
@@ -142,7 +146,8 @@ fn ingest_sqlstate(e: &IngestError) -> &'static str {
 
 fn udf_sqlstate(e: &UdfError) -> &'static str {
     match e {
-        UdfError::PathOutsideRoots { .. } => "42501",
+        UdfError::PathOutsideRoots { .. } | UdfError::PathInDataDir { .. } => "42501",
+        UdfError::ValueTooLarge { .. } => "54000",
         UdfError::FileNotFound(_) => "58P01",
         UdfError::InvalidArgument { .. } => "22023",
         UdfError::Ingest(inner) => ingest_sqlstate(inner),

@@ -12,8 +12,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use futures::future::BoxFuture;
 use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -36,14 +36,16 @@ use pgwire::messages::response::{CommandComplete, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 
-use crate::cancel::cancellable;
+use crate::cancel::{Interrupted, cancellable, interrupted};
 use crate::compat_rewrite;
 use crate::copy_out::CopyLineEncoder;
 use crate::cursors::Movement;
 use crate::encode::{self, field_infos};
 use crate::engine::{self, MAX_COPY_BYTES, Output};
 use crate::error::{ServerError, ServerResult};
+use crate::expression_depth;
 use crate::fetch_syntax;
+use crate::panic_boundary::{self, guard_stream};
 use crate::params;
 use crate::prepared::ProtocolStatements;
 use crate::server::ServerState;
@@ -55,6 +57,8 @@ use crate::transaction::Block;
 #[derive(Debug, Clone)]
 pub struct PreparedStatement {
     pub command: Command,
+    /// The SQL text the client sent (for logs).
+    pub sql: Arc<str>,
     /// Placeholders the SQL casts to `oid` / `oid[]` (`$1::oid[]`), which
     /// DataFusion plans as plain integers; drivers expect the oid types back in
     /// the parameter description (asyncpg decodes `oid[]` natively, not `int4[]`).
@@ -101,14 +105,19 @@ impl SqlParser {
         sql: &str,
     ) -> ServerResult<(Vec<Statement>, compat_rewrite::OidParams)> {
         refuse_external_tables(sql)?;
+        expression_depth::check(sql)?;
         if let Some(fetch) = fetch_syntax::parse(sql) {
             return Ok((vec![fetch], Vec::new()));
         }
         let rewritten = compat_rewrite::rewrite(sql);
-        let statements = self
-            .compat
-            .parse(&rewritten.sql)
-            .map_err(|e| ServerError::sql("42601", format!("syntax error: {e}")))?;
+        let statements = self.compat.parse(&rewritten.sql).map_err(|e| match e {
+            // sqlparser counts nesting; PostgreSQL words this as its own.
+            ParserError::RecursionLimitExceeded => ServerError::sql(
+                "54001",
+                "stack depth limit exceeded: the statement nests expressions too deeply",
+            ),
+            e => ServerError::sql("42601", format!("syntax error: {e}")),
+        })?;
         Ok((statements, rewritten.oid_params))
     }
 }
@@ -163,6 +172,7 @@ impl QueryParser for SqlParser {
                 let statement = statements.remove(0);
                 Ok(Some(PreparedStatement {
                     command: classify(statement)?,
+                    sql: Arc::from(sql),
                     oid_params,
                 }))
             }
@@ -211,11 +221,16 @@ fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>> {
 }
 
 /// Reads the first batch now, so planning/execution errors and cancellation
-/// happen before the row description is sent, then streams the rest.
+/// happen before the row description is sent, then streams the rest. A
+/// cancel request or the statement timeout stops the wait.
 async fn prefetch(
     mut stream: SendableRecordBatchStream,
+    interrupted: Interrupted,
 ) -> ServerResult<(Option<RecordBatch>, SendableRecordBatchStream)> {
-    let first = stream.next().await.transpose()?;
+    let first = tokio::select! {
+        first = stream.next() => first.transpose()?,
+        interrupt = interrupted => return Err(ServerError::sql("57014", interrupt.message())),
+    };
     Ok((first, stream))
 }
 
@@ -224,9 +239,10 @@ async fn rows_response(
     stream: SendableRecordBatchStream,
     format: &Format,
     tag: &str,
-    cancelled: BoxFuture<'static, ()>,
+    cancelled: Interrupted,
+    statement: &str,
 ) -> ServerResult<Response> {
-    let (first, rest) = prefetch(stream).await?;
+    let (first, rest) = prefetch(stream, cancelled.clone()).await?;
     let fields = Arc::new(field_infos(schema, format));
     let batches = stream::iter(first.map(Ok)).chain(rest);
     let encode_fields = fields.clone();
@@ -234,8 +250,12 @@ async fn rows_response(
         Ok(b) => encode::encode_rows(&b, &encode_fields),
         Err(e) => Err(ServerError::from(e).into()),
     });
-    // Cancellation is checked once per batch, not per row.
-    let rows = flatten(cancellable(encoded, cancelled));
+    // Cancellation is checked once per batch, not per row; a panic while
+    // encoding fails the statement, not the connection.
+    let rows = flatten(guard_stream(
+        cancellable(encoded, cancelled),
+        statement.to_string(),
+    ));
     let mut response = QueryResponse::new(fields, rows);
     response.set_command_tag(tag);
     Ok(Response::Query(response))
@@ -245,7 +265,8 @@ fn copy_out_response(
     schema: &SchemaRef,
     stream: SendableRecordBatchStream,
     format: &CopyFormat,
-    cancelled: BoxFuture<'static, ()>,
+    cancelled: Interrupted,
+    statement: &str,
 ) -> Response {
     let fields = Arc::new(encode::text_field_infos(schema));
     let columns = fields.len();
@@ -257,7 +278,10 @@ fn copy_out_response(
             .map_err(|e| ServerError::from(e).into())
             .and_then(|b| encode::encode_batch(&b, &mut encoder, CopyLineEncoder::take_line))
     });
-    let data = flatten(cancellable(encoded, cancelled));
+    let data = flatten(guard_stream(
+        cancellable(encoded, cancelled),
+        statement.to_string(),
+    ));
     let data = stream::iter(header.map(Ok)).chain(data);
     Response::CopyOut(CopyResponse::new(0, columns, data))
 }
@@ -278,11 +302,12 @@ async fn to_response(
     output: Output,
     format: &Format,
     tag: &str,
-    cancelled: BoxFuture<'static, ()>,
+    cancelled: Interrupted,
+    statement: &str,
 ) -> ServerResult<Response> {
     Ok(match output {
         Output::Rows { schema, stream } => {
-            rows_response(&schema, stream, format, tag, cancelled).await?
+            rows_response(&schema, stream, format, tag, cancelled, statement).await?
         }
         Output::Done(tag) => Response::Execution(tag),
         Output::TransactionStart(tag) => Response::TransactionStart(tag),
@@ -296,7 +321,7 @@ async fn to_response(
             schema,
             stream,
             format,
-        } => copy_out_response(&schema, stream, &format, cancelled),
+        } => copy_out_response(&schema, stream, &format, cancelled, statement),
     })
 }
 
@@ -320,6 +345,7 @@ where
     let statement = Arc::new(StoredStatement::new(
         String::new(),
         PreparedStatement {
+            sql: Arc::from(format!("FETCH ALL FROM {name}")),
             command: Command::Fetch {
                 name: name.to_string(),
                 movement: Movement::Forward(None),
@@ -456,7 +482,13 @@ impl SimpleQueryHandler for LakehouseHandler {
             revive_failed_block(client, first.as_ref());
             idle_before_commit(client, first.as_ref())?;
         }
-        self._on_query(client, query).await
+        let session = session_of(client)?;
+        session.touch();
+        self._on_query(client, query).await?;
+        if client.transaction_status() != TransactionStatus::Idle {
+            session.watch_idle_in_transaction();
+        }
+        Ok(())
     }
 
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -478,26 +510,31 @@ impl SimpleQueryHandler for LakehouseHandler {
         }
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
-            let cancelled = session
-                .cancel
-                .clone()
-                .cancelled_after(session.cancel.generation());
+            let cancelled = interrupted(
+                &session.cancel,
+                session.statement_timeout(),
+                session.socket.get().cloned(),
+            );
             let reported = session.with_settings(|s| s.reported());
-            let result = async {
-                let command = classify(statement)?;
-                let tag = rows_tag(&command);
-                let connection = engine::Connection {
-                    block: if std::mem::take(&mut committing) {
-                        Block::Open
-                    } else {
-                        block_of(status)
-                    },
-                    statements: &PortalStatements(client.portal_store()),
-                };
-                let output =
-                    engine::execute(&self.state, &session, command, None, &connection).await?;
-                to_response(output, &Format::UnifiedText, tag, cancelled).await
-            }
+            let text = statement.to_string();
+            let result = panic_boundary::guard(
+                async {
+                    let command = classify(statement)?;
+                    let tag = rows_tag(&command);
+                    let connection = engine::Connection {
+                        block: if std::mem::take(&mut committing) {
+                            Block::Open
+                        } else {
+                            block_of(status)
+                        },
+                        statements: &PortalStatements(client.portal_store()),
+                    };
+                    let output =
+                        engine::execute(&self.state, &session, command, None, &connection).await?;
+                    to_response(output, &Format::UnifiedText, tag, cancelled, &text).await
+                },
+                &text,
+            )
             .await;
             send_notices(client, &session).await?;
             report_parameter_changes(client, &session, &reported).await?;
@@ -586,6 +623,7 @@ impl ExtendedQueryHandler for LakehouseHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        session_of(client)?.touch();
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         match StoredStatement::parse(client, &message, self.query_parser()).await? {
             Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
@@ -609,6 +647,7 @@ impl ExtendedQueryHandler for LakehouseHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        session_of(client)?.touch();
         let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
         let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
         match client.portal_store().get_statement(statement_name) {
@@ -686,7 +725,13 @@ impl ExtendedQueryHandler for LakehouseHandler {
                 idle_before_commit(client, command)?;
             }
         }
-        self._on_execute(client, message).await
+        let session = session_of(client)?;
+        session.touch();
+        self.execute_portal(client, message).await?;
+        if client.transaction_status() != TransactionStatus::Idle {
+            session.watch_idle_in_transaction();
+        }
+        Ok(())
     }
 
     async fn do_describe_statement<C>(
@@ -767,21 +812,26 @@ impl ExtendedQueryHandler for LakehouseHandler {
             params::decode(portal, &declared, types)
         };
         let params: Option<engine::BindParams<'_>> = (portal.parameter_len() > 0).then_some(&bind);
-        let cancelled = session
-            .cancel
-            .clone()
-            .cancelled_after(session.cancel.generation());
+        let cancelled = interrupted(
+            &session.cancel,
+            session.statement_timeout(),
+            session.socket.get().cloned(),
+        );
         let reported = session.with_settings(|s| s.reported());
-        let result = async {
-            let tag = rows_tag(&command);
-            let connection = engine::Connection {
-                block,
-                statements: &PortalStatements(client.portal_store()),
-            };
-            let output =
-                engine::execute(&self.state, &session, command, params, &connection).await?;
-            to_response(output, &portal.result_column_format, tag, cancelled).await
-        }
+        let text = portal.statement.statement.sql.clone();
+        let result = panic_boundary::guard(
+            async {
+                let tag = rows_tag(&command);
+                let connection = engine::Connection {
+                    block,
+                    statements: &PortalStatements(client.portal_store()),
+                };
+                let output =
+                    engine::execute(&self.state, &session, command, params, &connection).await?;
+                to_response(output, &portal.result_column_format, tag, cancelled, &text).await
+            },
+            &text,
+        )
         .await;
         send_notices(client, &session).await?;
         report_parameter_changes(client, &session, &reported).await?;

@@ -5,19 +5,26 @@
 
 mod auth;
 mod cancel;
+mod client_socket;
 mod compat_rewrite;
 mod copy_out;
 mod cursors;
 mod declared_constraints;
 mod encode;
 mod engine;
+mod engine_settings;
 mod error;
+mod execute_portal;
+mod expression_depth;
 mod fetch_syntax;
 mod handler;
+mod login_guard;
+mod panic_boundary;
 mod params;
 mod path_lookup;
 mod pg_text;
 mod prepared;
+mod query_runtime;
 mod server;
 mod session;
 mod settings;

@@ -36,6 +36,13 @@ enum Commands {
 }
 
 fn main() -> ExitCode {
+    // Every file and directory the server creates (tables, the role store,
+    // spill files) is its own: 0600 / 0700.
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let Commands::Serve {
         config,
@@ -58,21 +65,63 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // The wire (messages, logins, cancel requests) and query execution run on
+    // separate runtimes, so a CPU-bound query never stalls a login.
+    let runtimes = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_name("lakehouse-wire")
+        // Statements are parsed and planned here: room for deep expressions
+        // (the depth itself is bounded, see `expression_depth`).
+        .thread_stack_size(THREAD_STACK)
         .build()
-    {
+        .and_then(|wire| Ok((wire, query_runtime(config.query_threads)?)));
+    let (runtime, queries) = match runtimes {
         Ok(r) => r,
         Err(e) => {
             eprintln!("lakehouse: cannot start runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config))
+    let code = runtime.block_on(run(config, queries.handle().clone()));
+    // Queries still running end with the process.
+    queries.shutdown_background();
+    code
 }
 
-async fn run(config: Config) -> ExitCode {
-    let state = match ServerState::open(config).await {
+/// The runtime queries execute on: `threads` workers (0: one per core), each
+/// with a large stack (deep expressions recurse in the planner and the
+/// evaluator) and, on Linux, a lower CPU priority than the wire threads.
+fn query_runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        builder.worker_threads(threads);
+    }
+    builder
+        .enable_all()
+        .thread_name("lakehouse-query")
+        .thread_stack_size(THREAD_STACK)
+        .on_thread_start(lower_thread_priority)
+        .build()
+}
+
+/// Stack of a wire or query thread (address space; pages are committed
+/// only as a deep statement touches them).
+const THREAD_STACK: usize = 64 << 20;
+
+/// Gives the calling thread a nice value of 5: under CPU contention the
+/// wire threads (nice 0) are scheduled first.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority with PRIO_PROCESS and a thread id changes only that
+    // thread's nice value (Linux threads have their own); no memory is touched.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 5);
+    }
+}
+
+async fn run(config: Config, queries: tokio::runtime::Handle) -> ExitCode {
+    let state = match ServerState::open(config, queries).await {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("lakehouse: {e}");

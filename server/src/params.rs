@@ -65,7 +65,46 @@ fn bad(i: usize, ty: &Type, e: impl std::fmt::Display) -> ServerError {
     )
 }
 
+/// A binary array's header claims its element count; the decoder sizes its
+/// vector from that claim. A value whose bytes cannot hold the elements it
+/// claims (each takes at least its 4-byte length) is refused before that:
+/// a 40-byte parameter claiming 2^31 elements allocated 51 GB and aborted.
+fn check_binary_array(raw: &[u8]) -> Result<(), String> {
+    let int = |at: usize| -> Result<i32, String> {
+        raw.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(i32::from_be_bytes)
+            .ok_or_else(|| "truncated array header".to_string())
+    };
+    let dimensions = int(0)?;
+    if !(0..=6).contains(&dimensions) {
+        return Err(format!("{dimensions} array dimensions (at most 6)"));
+    }
+    let header = 12 + 8 * dimensions as usize;
+    let mut elements: u64 = if dimensions == 0 { 0 } else { 1 };
+    for d in 0..dimensions as usize {
+        let length = int(12 + 8 * d)?;
+        let length =
+            u64::try_from(length).map_err(|_| format!("negative array length {length}"))?;
+        elements = elements.saturating_mul(length);
+    }
+    let room = raw.len().saturating_sub(header) as u64 / 4;
+    if elements > room {
+        return Err(format!(
+            "the array claims {elements} elements but holds {} bytes",
+            raw.len()
+        ));
+    }
+    Ok(())
+}
+
 fn decode_one<S: Clone>(portal: &Portal<S>, i: usize, ty: &Type) -> ServerResult<ScalarValue> {
+    if matches!(ty.kind(), postgres_types::Kind::Array(_))
+        && portal.parameter_format.is_binary(i)
+        && let Some(Some(raw)) = portal.parameters.get(i)
+    {
+        check_binary_array(raw).map_err(|e| bad(i, ty, e))?;
+    }
     macro_rules! get {
         ($t:ty) => {
             portal.parameter::<$t>(i, ty).map_err(|e| bad(i, ty, e))?
@@ -306,4 +345,31 @@ pub fn retype_any_parameters(
         std::ops::ControlFlow::<()>::Continue(())
     });
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_array_cannot_claim_more_elements_than_it_holds() {
+        // One dimension of 2^31-1 text elements, and no element bytes.
+        let mut raw = Vec::new();
+        for v in [1i32, 0, 25, i32::MAX, 1] {
+            raw.extend_from_slice(&v.to_be_bytes());
+        }
+        assert!(check_binary_array(&raw).is_err());
+        // Two elements, each present.
+        let mut raw = Vec::new();
+        for v in [1i32, 0, 23, 2, 1, 4, 7, 4, 8] {
+            raw.extend_from_slice(&v.to_be_bytes());
+        }
+        assert!(check_binary_array(&raw).is_ok());
+        assert!(check_binary_array(&[0, 0]).is_err());
+        let mut negative = Vec::new();
+        for v in [1i32, 0, 23, -1, 1] {
+            negative.extend_from_slice(&v.to_be_bytes());
+        }
+        assert!(check_binary_array(&negative).is_err());
+    }
 }

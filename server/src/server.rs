@@ -7,6 +7,7 @@ use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::execution::context::SessionConfig;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use futures::FutureExt;
 use lakehouse_catalog::information_schema::InformationSchemaOverlay;
 use lakehouse_catalog::pg_catalog::{PgAnnotations, PgCatalogOverlay, SessionParameters};
 use lakehouse_catalog::{DEFAULT_SCHEMA, LakehouseCatalog, RoleStore, UncommittedWrites};
@@ -18,10 +19,13 @@ use lakehouse_udfs::{
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ConnectionManager, PgWireServerHandlers};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 
 use crate::auth::ScramAuthenticator;
 use crate::cancel::QueryCanceller;
+use crate::client_socket::ClientSockets;
 use crate::handler::LakehouseHandler;
+use crate::query_runtime::{QueryRuntime, shared_runtime_env};
 use crate::session::Session;
 use crate::settings::{Settings, SharedSettings};
 
@@ -32,6 +36,8 @@ pub enum StartError {
     Catalog(#[from] lakehouse_catalog::CatalogError),
     #[error("cannot set up pg_catalog: {0}")]
     PgCatalog(String),
+    #[error("{0}")]
+    Memory(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -46,16 +52,26 @@ pub struct ServerState {
     pub catalog: Arc<LakehouseCatalog>,
     pub roles: Arc<RoleStore>,
     pub functions: FunctionEnv,
+    /// Where every session's queries execute, under one memory budget.
+    pub queries: QueryRuntime,
     template: SessionContext,
 }
 
 impl ServerState {
-    /// Opens the data directory and builds the session template.
-    pub async fn open(config: Config) -> Result<ServerState, StartError> {
+    /// Opens the data directory and builds the session template; queries
+    /// will execute on `query_runtime`.
+    pub async fn open(config: Config, query_runtime: Handle) -> Result<ServerState, StartError> {
         let catalog = Arc::new(LakehouseCatalog::open(
             &config.data_dir,
             config.vector_search_threads,
         )?);
+        let memory_limit = config
+            .memory_limit_bytes()
+            .map_err(|message| StartError::Memory(format!("memory_limit: {message}")))?;
+        let spill_dir = catalog.store().data_dir().spill();
+        let runtime_env = shared_runtime_env(memory_limit, &spill_dir).map_err(|e| {
+            StartError::Memory(format!("cannot set up {}: {e}", spill_dir.display()))
+        })?;
         let roles = Arc::new(RoleStore::open(catalog.store().data_dir())?);
         let mut session_config = SessionConfig::new()
             .with_default_catalog_and_schema(&config.database, DEFAULT_SCHEMA)
@@ -64,8 +80,11 @@ impl ServerState {
             .with_information_schema(false);
         // Sessions run in UTC (SHOW TimeZone), so `timestamptz` is a zoned type.
         session_config.options_mut().execution.time_zone = Some("UTC".to_string());
-        let template = lakehouse_catalog::new_session_context(session_config);
+        let template =
+            lakehouse_catalog::new_session_context_with_runtime(session_config, runtime_env);
         template.register_catalog(&config.database, catalog.clone());
+        // repeat(), lpad(), array_repeat(), range() ... refuse results past 1 GB.
+        lakehouse_udfs::limit_value_sizes(&template);
         datafusion_pg_catalog::setup_pg_catalog(&template, &config.database, EmptyContextProvider)
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
         let catalogs = template.state().catalog_list().clone();
@@ -127,7 +146,10 @@ impl ServerState {
         let jobs = catalog.jobs().clone();
         let functions = FunctionEnv {
             store: catalog.store().clone(),
-            import_roots: Arc::new(ImportRoots::new(&roots)),
+            import_roots: Arc::new(ImportRoots::new(&roots).excluding_data_dir(
+                catalog.store().data_dir().root(),
+                &catalog.store().data_dir().import(),
+            )),
             ingest_batch_rows: config.ingest_batch_rows,
             index_builder: VectorIndexBuilder::new(vectors.clone(), jobs.clone(), models.clone()),
             models,
@@ -144,6 +166,7 @@ impl ServerState {
             catalog,
             roles,
             functions,
+            queries: QueryRuntime::new(query_runtime, memory_limit),
             template,
         };
         // Views are planned against a session that has every function.
@@ -184,7 +207,15 @@ impl ServerState {
             settings: Arc::new(SharedSettings(settings.clone())),
         };
         lakehouse_udfs::register_session_functions(&ctx, &self.functions, &handles);
-        Session::new(user.to_string(), superuser, ctx, notices, settings, writes)
+        Session::new(
+            user.to_string(),
+            superuser,
+            ctx,
+            notices,
+            settings,
+            writes,
+            self.queries.clone(),
+        )
     }
 }
 
@@ -235,6 +266,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let connections = Arc::new(ConnectionManager::new());
+    let sockets = Arc::new(ClientSockets::default());
     let canceller = Arc::new(QueryCanceller::new(DefaultCancelHandler::new(
         connections.clone(),
     )));
@@ -244,6 +276,7 @@ pub async fn serve(
             state.clone(),
             connections,
             canceller.clone(),
+            sockets.clone(),
         )),
         cancel: canceller,
     });
@@ -253,11 +286,29 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
-                    let handlers = handlers.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
-                            tracing::debug!("connection from {peer} ended: {e}");
+                    let socket = match sockets.register(socket, peer) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!("cannot set up the connection from {peer}: {e}");
+                            continue;
                         }
+                    };
+                    let handlers = handlers.clone();
+                    let sockets = sockets.clone();
+                    tokio::spawn(async move {
+                        // pgwire decodes the client's messages; a panic in
+                        // there ends this connection only.
+                        let connection = std::panic::AssertUnwindSafe(
+                            pgwire::tokio::process_socket(socket, None, handlers),
+                        );
+                        match connection.catch_unwind().await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::debug!("connection from {peer} ended: {e}"),
+                            Err(_) => tracing::warn!(
+                                "connection from {peer} closed: the protocol layer panicked on its input"
+                            ),
+                        }
+                        sockets.forget(peer);
                     });
                 }
                 Err(e) => {

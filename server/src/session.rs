@@ -1,18 +1,21 @@
 //! One client session: its DataFusion context, settings, COPY-in buffer,
 //! cursors, savepoints, uncommitted writes and prepared-statement names.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::config::ConfigOptions;
 use datafusion::prelude::SessionContext;
 use lakehouse_catalog::{TableIdent, UncommittedWrites};
 use lakehouse_ingest::pg_copy::CopyInFormat;
 use lakehouse_udfs::SessionNotices;
 
 use crate::cancel::CancelSignal;
+use crate::client_socket::ClientSocket;
 use crate::cursors::Cursors;
 use crate::prepared::PreparedNames;
+use crate::query_runtime::QueryRuntime;
 use crate::settings::Settings;
 use crate::transaction::Savepoints;
 
@@ -54,6 +57,15 @@ pub struct Session {
     /// NOTICEs raised by functions and this session's background jobs, sent
     /// before the next response.
     pub notices: SessionNotices,
+    /// Where this session's queries execute (apart from the wire).
+    pub queries: QueryRuntime,
+    /// The engine options the session started with, which `RESET` restores.
+    pub engine_defaults: ConfigOptions,
+    /// A second handle on the client's socket (see [`ClientSocket`]).
+    pub socket: OnceLock<Arc<ClientSocket>>,
+    /// Counts messages that start work; the idle-in-transaction timer
+    /// fires only if it has not moved.
+    activity: AtomicU64,
 }
 
 impl Session {
@@ -64,8 +76,13 @@ impl Session {
         notices: SessionNotices,
         settings: Arc<Mutex<Settings>>,
         writes: Arc<UncommittedWrites>,
+        queries: QueryRuntime,
     ) -> Session {
+        let engine_defaults = ctx.state().config_options().as_ref().clone();
         Session {
+            engine_defaults,
+            socket: OnceLock::new(),
+            activity: AtomicU64::new(0),
             settings,
             user,
             superuser,
@@ -78,6 +95,7 @@ impl Session {
             prepared: PreparedNames::default(),
             committing: AtomicBool::new(false),
             notices,
+            queries,
         }
     }
 
@@ -89,6 +107,45 @@ impl Session {
     /// Whether this statement is that COMMIT (asked once per statement).
     pub fn take_committing(&self) -> bool {
         self.committing.swap(false, Ordering::SeqCst)
+    }
+
+    /// The client sent something that starts work.
+    pub fn touch(&self) {
+        self.activity.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Called when a statement leaves the session inside a transaction
+    /// block: ends the connection (FATAL 25P03, as PostgreSQL) if the client
+    /// sends nothing within `idle_in_transaction_session_timeout`. The
+    /// connection's end rolls the block back.
+    pub fn watch_idle_in_transaction(self: &Arc<Self>) {
+        let Some(timeout) =
+            self.with_settings(|s| s.timeout("idle_in_transaction_session_timeout"))
+        else {
+            return;
+        };
+        let Some(socket) = self.socket.get().cloned() else {
+            return;
+        };
+        let seen = self.activity.load(Ordering::SeqCst);
+        let session = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let idle = session
+                .upgrade()
+                .is_some_and(|s| s.activity.load(Ordering::SeqCst) == seen);
+            if idle {
+                socket.terminate(
+                    "25P03",
+                    "terminating connection due to idle-in-transaction timeout",
+                );
+            }
+        });
+    }
+
+    /// The `statement_timeout` in force, if any.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        self.with_settings(|s| s.timeout("statement_timeout"))
     }
 
     /// Runs `f` on the settings; a poisoned lock (a panic elsewhere) still

@@ -97,6 +97,36 @@ const READ_ONLY: [&str; 10] = [
     "lc_ctype",
 ];
 
+/// Parameters that are durations (milliseconds without a unit).
+const TIMEOUTS: [&str; 3] = [
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+];
+
+/// A duration setting as PostgreSQL reads it: a number of milliseconds, or
+/// a number with a unit (`us`, `ms`, `s`, `min`, `h`, `d`). `None` when it
+/// does not parse; zero means "no limit".
+pub fn parse_milliseconds(value: &str) -> Option<u64> {
+    let text = value.trim().trim_matches('\'').trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    let ms = number * scale;
+    (ms.is_finite() && ms >= 0.0 && ms <= i32::MAX as f64).then(|| ms.round() as u64)
+}
+
 /// One session's parameters.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -186,6 +216,12 @@ impl Settings {
         }
         if !self.defaults.contains_key(&key) && !key.contains('.') {
             return Err(ServerError::UnknownSetting(name.to_string()));
+        }
+        if TIMEOUTS.contains(&key.as_str()) && parse_milliseconds(value).is_none() {
+            return Err(ServerError::sql(
+                "22023",
+                format!("invalid value for parameter \"{name}\": \"{value}\""),
+            ));
         }
         // A session-level SET replaces a SET LOCAL of the same block.
         self.local.remove(&key);
@@ -290,6 +326,15 @@ impl Settings {
         Ok(())
     }
 
+    /// A duration parameter (`statement_timeout`, ...) in force now, or
+    /// `None` when it is zero (no limit).
+    pub fn timeout(&self, name: &str) -> Option<std::time::Duration> {
+        let value = self.get(name).ok()?;
+        parse_milliseconds(&value)
+            .filter(|ms| *ms > 0)
+            .map(std::time::Duration::from_millis)
+    }
+
     pub fn reset_all(&mut self) {
         self.values.clear();
         self.local.clear();
@@ -342,6 +387,19 @@ fn command_line_options(options: &str) -> ServerResult<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_postgresql_reads_them() {
+        assert_eq!(parse_milliseconds("0"), Some(0));
+        assert_eq!(parse_milliseconds("1500"), Some(1500));
+        assert_eq!(parse_milliseconds("2s"), Some(2000));
+        assert_eq!(parse_milliseconds("'1min'"), Some(60_000));
+        assert_eq!(parse_milliseconds("250ms"), Some(250));
+        assert_eq!(parse_milliseconds("1.5h"), Some(5_400_000));
+        assert_eq!(parse_milliseconds("soon"), None);
+        assert_eq!(parse_milliseconds("-1"), None);
+        assert_eq!(parse_milliseconds("10 years"), None);
+    }
 
     #[test]
     fn set_show_reset() {

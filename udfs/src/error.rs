@@ -9,6 +9,22 @@ pub enum UdfError {
     /// A server-side path outside every configured import root.
     #[error("permission denied: \"{path}\" is outside the import roots ({roots})")]
     PathOutsideRoots { path: String, roots: String },
+    /// A path under an import root that lies in the server's data directory
+    /// (its tables, role store, spill files), which no import may read.
+    #[error(
+        "permission denied: \"{path}\" is inside the server's data directory ({data_dir}); only its import/ folder can be read"
+    )]
+    PathInDataDir { path: String, data_dir: String },
+    /// A value past PostgreSQL's 1 GB limit, refused before it is built.
+    #[error(
+        "{function}(): requested length too large: the result would take {bytes} bytes{}, over the 1 GB limit of a value",
+        if *batch { " for this batch of rows" } else { "" }
+    )]
+    ValueTooLarge {
+        function: String,
+        bytes: u64,
+        batch: bool,
+    },
     #[error("could not open file \"{0}\": no such file under the import roots")]
     FileNotFound(String),
     #[error("{function}: {message}")]

@@ -10,6 +10,10 @@ use crate::UdfError;
 #[derive(Debug, Clone)]
 pub struct ImportRoots {
     roots: Vec<PathBuf>,
+    /// The data directory and the one folder inside it imports may read:
+    /// the default roots (the working directory) contain the data directory,
+    /// whose role store and table files must never load into a table.
+    private: Option<(PathBuf, PathBuf)>,
 }
 
 impl ImportRoots {
@@ -22,7 +26,27 @@ impl ImportRoots {
                     .unwrap_or_else(|_| std::path::absolute(r).unwrap_or_else(|_| r.to_path_buf()))
             })
             .collect();
-        ImportRoots { roots }
+        ImportRoots {
+            roots,
+            private: None,
+        }
+    }
+
+    /// Refuses every path inside `data_dir` but those under `import_dir`.
+    pub fn excluding_data_dir(mut self, data_dir: &Path, import_dir: &Path) -> Self {
+        let absolute = |p: &Path| {
+            p.canonicalize()
+                .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+        };
+        self.private = Some((absolute(data_dir), absolute(import_dir)));
+        self
+    }
+
+    /// Whether a canonical path lies in the data directory outside its import folder.
+    fn is_private(&self, real: &Path) -> bool {
+        self.private
+            .as_ref()
+            .is_some_and(|(data, import)| real.starts_with(data) && !real.starts_with(import))
     }
 
     pub fn roots(&self) -> &[PathBuf] {
@@ -63,6 +87,16 @@ impl ImportRoots {
             let Ok(real) = candidate.canonicalize() else {
                 continue;
             };
+            if self.is_private(&real) {
+                return Err(UdfError::PathInDataDir {
+                    path: path.to_string(),
+                    data_dir: self
+                        .private
+                        .as_ref()
+                        .map(|(d, _)| d.display().to_string())
+                        .unwrap_or_default(),
+                });
+            }
             if self.roots.iter().any(|root| real.starts_with(root)) {
                 return Ok(real);
             }
@@ -123,5 +157,29 @@ mod tests {
             Err(UdfError::FileNotFound(_))
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_data_directory_is_private_but_its_import_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("system")).unwrap();
+        std::fs::create_dir_all(data.join("import")).unwrap();
+        std::fs::write(data.join("system/roles.json"), "{}").unwrap();
+        std::fs::write(data.join("import/a.csv"), "x\n1\n").unwrap();
+        std::fs::write(dir.path().join("b.csv"), "x\n1\n").unwrap();
+        let roots = ImportRoots::new(&[dir.path().to_path_buf(), data.join("import")])
+            .excluding_data_dir(&data, &data.join("import"));
+        assert!(matches!(
+            roots.resolve("data/system/roles.json"),
+            Err(UdfError::PathInDataDir { .. })
+        ));
+        assert!(matches!(
+            roots.resolve("data/system/../system/roles.json"),
+            Err(UdfError::PathInDataDir { .. })
+        ));
+        assert!(roots.resolve("data/import/a.csv").is_ok());
+        assert!(roots.resolve("a.csv").is_ok());
+        assert!(roots.resolve("b.csv").is_ok());
     }
 }

@@ -60,6 +60,7 @@ mod session_settings;
 mod session_user;
 mod to_regclass;
 mod to_regtype;
+mod value_size_limit;
 mod vector_index_build;
 mod vector_literal;
 mod vector_search;
@@ -81,6 +82,7 @@ pub use models::Models;
 pub use notices::{Notice, SessionNotices};
 pub use session_settings::{SessionSettings, SettingError};
 pub use to_regtype::TypeOids;
+pub use value_size_limit::{MAX_VALUE_BYTES, limit_value_sizes};
 pub use vector_index_build::VectorIndexBuilder;
 pub use version::{PG_VERSION, PG_VERSION_NUM, version_string};
 

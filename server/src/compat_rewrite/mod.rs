@@ -253,12 +253,31 @@ fn as_text_array(expr: Expr) -> Expr {
     }
 }
 
-fn all_literals(args: &[FunctionArg]) -> bool {
-    args.iter().all(|a| {
-        matches!(
-            a,
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(_) | Expr::UnaryOp { .. }))
-        )
+/// Whether every argument is built of literals alone (`TIMESTAMP
+/// '2000-01-01' + INTERVAL '1 day'`, `-5`, `$1`): no column, no function, no
+/// subquery. DataFusion folds such arguments into literals before a table
+/// function sees them, so `FROM generate_series(...)` over them streams its
+/// rows instead of building them all as one array.
+fn all_constant(args: &[FunctionArg]) -> bool {
+    args.iter().all(|a| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => visit_expressions(expr, |e| {
+            if matches!(
+                e,
+                Expr::Value(_)
+                    | Expr::TypedString { .. }
+                    | Expr::Interval(_)
+                    | Expr::UnaryOp { .. }
+                    | Expr::BinaryOp { .. }
+                    | Expr::Cast { .. }
+                    | Expr::Nested(_)
+            ) {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        })
+        .is_continue(),
+        _ => false,
     })
 }
 

@@ -274,7 +274,7 @@ pub(super) fn scalar_functions_in_from(statement: &mut Statement) -> bool {
             } = factor
                 && let Some(function) = name.0.last().map(|p| p.to_string().to_ascii_lowercase())
                 && (SCALAR_FUNCTIONS_IN_FROM.contains(&function.as_str())
-                    || (function == "generate_series" && !all_literals(&args.args)))
+                    || (function == "generate_series" && !all_constant(&args.args)))
             {
                 let column = alias
                     .as_ref()

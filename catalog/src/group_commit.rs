@@ -1,0 +1,288 @@
+//! Group commit: concurrent appends to one table share one Delta commit.
+//!
+//! Each Delta commit is one new log file, and commits to one table are
+//! serialised by the log: with many clients inserting single rows, each
+//! writer raced the others for the next version, lost, re-read the log and
+//! tried again, until its retries ran out (58030) — at a handful of commits
+//! a second. Here every append first writes its Parquet files (in parallel,
+//! no coordination), then queues its file actions on the table. Whoever
+//! finds the table's commit slot free becomes the leader: it takes every
+//! queued append and commits them all as one version; the others wait for
+//! that result. Blind appends never conflict with each other, so the only
+//! races left are with other writers (a truncate, a block's commit, another
+//! process), which the commit retries against the log.
+//!
+//! What a client is told is what happened: an append is acknowledged only
+//! after the commit that holds it is in the log; an append whose commit
+//! failed has its files deleted, so nothing it wrote ever shows up later;
+//! and a failure after the log entry is written (the checkpoint that may
+//! follow) is logged, not reported, since the rows are committed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::{Action, Add};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use tokio::sync::oneshot;
+
+use crate::lineage::Lineage;
+use crate::{CatalogError, TableIdent};
+
+/// Attempts a leader makes against versions other writers took meanwhile.
+const COMMIT_RETRIES: usize = 100;
+
+/// One append waiting for its commit.
+struct Pending {
+    adds: Vec<Add>,
+    lineage: Lineage,
+    done: oneshot::Sender<Result<u64, String>>,
+}
+
+/// The queue and commit slot of one table.
+#[derive(Default)]
+struct TableQueue {
+    pending: Mutex<Vec<Pending>>,
+    /// Held by the leader while it commits.
+    slot: tokio::sync::Mutex<()>,
+}
+
+/// Group commits for every table of a store.
+#[derive(Default, Clone)]
+pub struct GroupCommitter {
+    tables: Arc<Mutex<HashMap<TableIdent, Arc<TableQueue>>>>,
+}
+
+impl std::fmt::Debug for GroupCommitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupCommitter")
+    }
+}
+
+impl GroupCommitter {
+    /// Writes `batches` into new files of `table` and commits them together
+    /// with whatever other appends to the same table are waiting. Returns
+    /// the rows appended, once they are committed.
+    pub async fn append(
+        &self,
+        ident: &TableIdent,
+        table: &DeltaTable,
+        mut batches: SendableRecordBatchStream,
+        lineage: Lineage,
+    ) -> Result<u64, CatalogError> {
+        let mut writer = RecordBatchWriter::for_table(table)?;
+        let target = writer.arrow_schema();
+        let mut rows = 0u64;
+        let mut written = async {
+            while let Some(batch) = batches.next().await {
+                let batch = conform(batch?, &target)?;
+                rows += batch.num_rows() as u64;
+                if batch.num_rows() > 0 {
+                    writer.write(batch).await?;
+                }
+            }
+            Ok::<_, CatalogError>(())
+        }
+        .await;
+        let adds = match writer.flush().await {
+            Ok(adds) => adds,
+            Err(e) => {
+                written = written.and(Err(e.into()));
+                Vec::new()
+            }
+        };
+        if let Err(e) = written {
+            delete_files(table, &adds).await;
+            return Err(e);
+        }
+        if adds.is_empty() {
+            return Ok(0);
+        }
+        match self.commit(ident, table, adds.clone(), lineage).await {
+            Ok(_) => Ok(rows),
+            Err(message) => {
+                delete_files(table, &adds).await;
+                Err(CatalogError::CommitFailed {
+                    table: ident.to_string(),
+                    conflict: is_conflict(&message),
+                    message,
+                })
+            }
+        }
+    }
+
+    /// Queues `adds` and waits until a commit holds them (made by this call
+    /// as the leader, or by another).
+    async fn commit(
+        &self,
+        ident: &TableIdent,
+        table: &DeltaTable,
+        adds: Vec<Add>,
+        lineage: Lineage,
+    ) -> Result<u64, String> {
+        let queue = self.queue(ident);
+        let (done, mut result) = oneshot::channel();
+        lock(&queue.pending).push(Pending {
+            adds,
+            lineage,
+            done,
+        });
+        let _slot = queue.slot.lock().await;
+        // The previous leader may have committed this append already.
+        if let Ok(outcome) = result.try_recv() {
+            return outcome;
+        }
+        let group: Vec<Pending> = std::mem::take(&mut *lock(&queue.pending));
+        // An append with a source (a file and its SHA-256) keeps a commit of
+        // its own: ingest dedup and lineage read it back from the log.
+        let (plain, sourced): (Vec<Pending>, Vec<Pending>) = group
+            .into_iter()
+            .partition(|p| p.lineage.source.is_none() && p.lineage.sha256.is_none());
+        if !plain.is_empty() {
+            let outcome = commit_group(table, &plain).await;
+            for pending in plain {
+                let _ = pending.done.send(outcome.clone());
+            }
+        }
+        for pending in sourced {
+            let outcome = commit_group(table, std::slice::from_ref(&pending)).await;
+            let _ = pending.done.send(outcome);
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err("the commit was abandoned".to_string()))
+    }
+
+    fn queue(&self, ident: &TableIdent) -> Arc<TableQueue> {
+        lock(&self.tables).entry(ident.clone()).or_default().clone()
+    }
+
+    /// Forgets a dropped table's queue.
+    pub fn forget(&self, ident: &TableIdent) {
+        lock(&self.tables).remove(ident);
+    }
+}
+
+/// One Delta commit of every queued append, against the latest version.
+async fn commit_group(table: &DeltaTable, group: &[Pending]) -> Result<u64, String> {
+    let mut table = table.clone();
+    table.update_state().await.map_err(|e| e.to_string())?;
+    let snapshot = table.snapshot().map_err(|e| e.to_string())?;
+    let actions: Vec<Action> = group
+        .iter()
+        .flat_map(|p| p.adds.iter().cloned().map(Action::Add))
+        .collect();
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: None,
+        predicate: None,
+    };
+    let prepared = CommitBuilder::default()
+        .with_actions(actions)
+        .with_app_metadata(group_metadata(group))
+        .with_max_retries(COMMIT_RETRIES)
+        .build(Some(snapshot), table.log_store(), operation)
+        .into_prepared_commit_future()
+        .await
+        .map_err(|e| e.to_string())?;
+    // Past this await the log holds the commit (or nothing was written).
+    let committed = prepared.await.map_err(|e| e.to_string())?;
+    let version = committed.version;
+    if let Err(e) = committed.await {
+        // Checkpoint or log cleanup: the rows are committed all the same.
+        tracing::warn!("after committing version {version}: {e}");
+    }
+    Ok(version)
+}
+
+/// The commit's lineage: the appends' own when there is one, else the
+/// operation with every user that took part.
+fn group_metadata(group: &[Pending]) -> HashMap<String, serde_json::Value> {
+    let mut lineage = group[0].lineage.clone();
+    let mut users: Vec<&str> = group.iter().map(|p| p.lineage.user.as_str()).collect();
+    users.sort_unstable();
+    users.dedup();
+    if group.len() > 1 {
+        lineage.source = None;
+        lineage.sha256 = None;
+        lineage.user = users.join(",");
+    }
+    let mut metadata: HashMap<String, serde_json::Value> =
+        lineage.to_commit_metadata().into_iter().collect();
+    metadata.insert(
+        "lakehouse.statements".to_string(),
+        serde_json::json!(group.len()),
+    );
+    metadata
+}
+
+/// A batch in the table's own column order and types (the scan's string
+/// views become strings), its nullability checked against the table's.
+/// Columns are matched by name; a batch without names (positional) maps in
+/// order.
+fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, CatalogError> {
+    let mismatch = |message: String| CatalogError::SchemaMismatch {
+        table: String::new(),
+        message,
+    };
+    if batch.num_columns() != target.fields().len() {
+        return Err(mismatch(format!(
+            "{} columns given for a table of {}",
+            batch.num_columns(),
+            target.fields().len()
+        )));
+    }
+    let schema = batch.schema();
+    let columns = target
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let column = match schema.index_of(field.name()) {
+                Ok(j) => batch.column(j),
+                Err(_) => batch.column(i),
+            };
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                cast(column, field.data_type())
+                    .map_err(|e| mismatch(format!("column \"{}\": {e}", field.name())))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(target.clone(), columns).map_err(|e| CatalogError::DataFusion(e.into()))
+}
+
+/// Whether delta-rs's commit error is a lost race (the statement may be
+/// retried) rather than a storage failure.
+fn is_conflict(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("concurrent")
+        || m.contains("already exists")
+        || m.contains("max commit attempts")
+        || m.contains("retries")
+}
+
+/// Removes files an append wrote but never committed.
+async fn delete_files(table: &DeltaTable, adds: &[Add]) {
+    let store = table.object_store();
+    for add in adds {
+        let path = Path::parse(&add.path).unwrap_or_else(|_| Path::from(add.path.as_str()));
+        if let Err(e) = store.delete(&path).await {
+            tracing::warn!("cannot remove uncommitted file {}: {e}", add.path);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

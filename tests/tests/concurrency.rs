@@ -1,0 +1,133 @@
+//! Concurrent writers are told the truth: every acknowledged row is in the
+//! table, no failed statement leaves rows behind, and blind appends never
+//! fail for racing each other (no 58030).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lakehouse_tests::{TestServer, simple_rows, sqlstate};
+use tokio::sync::Mutex;
+
+/// How long the writers run.
+const RUN: Duration = Duration::from_secs(30);
+const WRITERS: usize = 32;
+const READERS: usize = 4;
+
+#[tokio::test]
+async fn concurrent_appends_are_all_acknowledged_and_all_kept() {
+    let server = TestServer::start();
+    let admin = server.client().await;
+    admin
+        .simple_query("CREATE TABLE appends (writer int, n int)")
+        .await
+        .unwrap();
+    let errors: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let deadline = Instant::now() + RUN;
+    let mut tasks = Vec::new();
+    for writer in 0..WRITERS {
+        let client = server.client().await;
+        let errors = errors.clone();
+        tasks.push(tokio::spawn(async move {
+            // Each writer remembers which of its rows were acknowledged and
+            // which failed: both must match the table exactly.
+            let (mut acked, mut failed) = (Vec::new(), Vec::new());
+            let mut n = 0i32;
+            while Instant::now() < deadline {
+                n += 1;
+                let result = if n % 5 == 0 {
+                    // A short block of two rows: both or neither.
+                    client
+                        .simple_query(&format!(
+                            "BEGIN; INSERT INTO appends VALUES ({writer}, {n}); \
+                             INSERT INTO appends VALUES ({writer}, {}); COMMIT",
+                            -n
+                        ))
+                        .await
+                        .map(|_| ())
+                } else {
+                    client
+                        .execute(
+                            "INSERT INTO appends VALUES ($1, $2)",
+                            &[&(writer as i32), &n],
+                        )
+                        .await
+                        .map(|_| ())
+                };
+                match result {
+                    Ok(()) => acked.push(n),
+                    Err(e) => {
+                        *errors.lock().await.entry(sqlstate(&e)).or_default() += 1;
+                        failed.push(n);
+                        // A failed block leaves the session in it: end it.
+                        let _ = client.simple_query("ROLLBACK").await;
+                    }
+                }
+            }
+            (writer, acked, failed)
+        }));
+    }
+    for _ in 0..READERS {
+        let client = server.client().await;
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                client
+                    .simple_query("SELECT count(*), max(n) FROM appends")
+                    .await
+                    .expect("reads never fail");
+            }
+            (usize::MAX, Vec::new(), Vec::new())
+        }));
+    }
+    let mut acknowledged = 0usize;
+    let mut expected: Vec<(i32, i32)> = Vec::new();
+    let mut refused: Vec<(i32, i32)> = Vec::new();
+    for task in tasks {
+        let (writer, acked, failed) = task.await.unwrap();
+        if writer == usize::MAX {
+            continue;
+        }
+        for n in acked {
+            expected.push((writer as i32, n));
+            acknowledged += 1;
+            if n % 5 == 0 {
+                expected.push((writer as i32, -n));
+            }
+        }
+        refused.extend(failed.into_iter().map(|n| (writer as i32, n)));
+    }
+    let errors = errors.lock().await.clone();
+    assert!(
+        !errors.contains_key("58030"),
+        "appends failed with 58030: {errors:?}"
+    );
+    let mut rows: Vec<(i32, i32)> = admin
+        .query("SELECT writer, n FROM appends", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    rows.sort_unstable();
+    expected.sort_unstable();
+    let leftovers: Vec<_> = refused
+        .iter()
+        .filter(|r| rows.binary_search(r).is_ok())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "{} statements reported an error but their rows are in the table: {:?}",
+        leftovers.len(),
+        &leftovers[..leftovers.len().min(10)]
+    );
+    assert_eq!(rows.len(), expected.len(), "errors: {errors:?}");
+    assert_eq!(rows, expected);
+    println!(
+        "{acknowledged} statements acknowledged in {RUN:?} by {WRITERS} writers; errors {errors:?}"
+    );
+    assert!(acknowledged > 0);
+    assert_eq!(
+        simple_rows(&admin, "SELECT 1").await.unwrap(),
+        vec![vec!["1"]]
+    );
+}
