@@ -68,6 +68,23 @@ impl std::fmt::Debug for GroupCommitter {
     }
 }
 
+/// Files an append has written and not yet committed: invisible to every
+/// reader until [`GroupCommitter::commit_written`], removed by
+/// [`WrittenFiles::discard`] if they will never be.
+pub struct WrittenFiles {
+    ident: TableIdent,
+    table: DeltaTable,
+    adds: Vec<Add>,
+    rows: u64,
+}
+
+impl WrittenFiles {
+    /// Deletes the files: the append will not be committed.
+    pub async fn discard(self) {
+        delete_files(&self.table, &self.adds).await;
+    }
+}
+
 impl GroupCommitter {
     /// Writes `batches` into new files of `table` and commits them together
     /// with whatever other appends to the same table are waiting. Returns
@@ -76,9 +93,20 @@ impl GroupCommitter {
         &self,
         ident: &TableIdent,
         table: &DeltaTable,
-        mut batches: SendableRecordBatchStream,
+        batches: SendableRecordBatchStream,
         lineage: Lineage,
     ) -> Result<u64, CatalogError> {
+        let written = Self::write(ident, table, batches).await?;
+        self.commit_written(written, lineage).await
+    }
+
+    /// Writes `batches` into new files of `table` without committing them.
+    /// On failure the files written so far are removed.
+    pub async fn write(
+        ident: &TableIdent,
+        table: &DeltaTable,
+        mut batches: SendableRecordBatchStream,
+    ) -> Result<WrittenFiles, CatalogError> {
         let mut writer = RecordBatchWriter::for_table(table)?;
         let target = writer.arrow_schema();
         let mut rows = 0u64;
@@ -104,15 +132,39 @@ impl GroupCommitter {
             delete_files(table, &adds).await;
             return Err(e);
         }
-        if adds.is_empty() {
+        Ok(WrittenFiles {
+            ident: ident.clone(),
+            table: table.clone(),
+            adds,
+            rows,
+        })
+    }
+
+    /// Commits written files (with whatever other appends to the table are
+    /// waiting); on failure they are removed. Returns their rows.
+    pub async fn commit_written(
+        &self,
+        written: WrittenFiles,
+        lineage: Lineage,
+    ) -> Result<u64, CatalogError> {
+        if written.adds.is_empty() {
             return Ok(0);
         }
-        match self.commit(ident, table, adds.clone(), lineage).await {
-            Ok(_) => Ok(rows),
+        let outcome = self
+            .commit(
+                &written.ident,
+                &written.table,
+                written.adds.clone(),
+                lineage,
+            )
+            .await;
+        match outcome {
+            Ok(_) => Ok(written.rows),
             Err(message) => {
-                delete_files(table, &adds).await;
+                let table = written.ident.to_string();
+                written.discard().await;
                 Err(CatalogError::CommitFailed {
-                    table: ident.to_string(),
+                    table,
                     conflict: is_conflict(&message),
                     message,
                 })

@@ -23,6 +23,7 @@ mod group_commit;
 pub mod information_schema;
 mod jobs;
 mod lineage;
+pub mod orphan_files;
 pub mod pg_catalog;
 pub mod pg_types;
 mod roles;

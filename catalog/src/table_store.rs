@@ -22,7 +22,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 
 use crate::data_dir::{DataDir, validate_name};
-use crate::group_commit::GroupCommitter;
+use crate::group_commit::{GroupCommitter, WrittenFiles};
 use crate::schema_provider::LiveDeltaTable;
 use crate::table_constraints::{CONSTRAINTS_PROPERTY, TableConstraints};
 use crate::{CatalogError, Lineage};
@@ -116,6 +116,34 @@ impl DeltaTableStore {
             live: Arc::default(),
             appends: GroupCommitter::default(),
         }
+    }
+
+    /// Writes `batches` into new files of an existing table without
+    /// committing them (the first phase of a block's COMMIT).
+    pub async fn write_files(
+        &self,
+        ident: &TableIdent,
+        batches: Vec<RecordBatch>,
+    ) -> Result<WrittenFiles, CatalogError> {
+        let table = self.table_for_write(ident, WriteMode::Append).await?;
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+        };
+        let stream = RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        );
+        GroupCommitter::write(ident, &table, Box::pin(stream)).await
+    }
+
+    /// Commits files [`Self::write_files`] wrote (through the group commit).
+    pub async fn commit_files(
+        &self,
+        written: WrittenFiles,
+        lineage: Lineage,
+    ) -> Result<u64, CatalogError> {
+        self.appends.commit_written(written, lineage).await
     }
 
     /// Appends `batches` to an existing table through the group commit:

@@ -22,6 +22,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
 use datafusion::error::DataFusionError;
 
+use crate::group_commit::WrittenFiles;
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, WriteMode};
 
 /// Most bytes of rows one block may stage (in memory until COMMIT); past it
@@ -394,16 +395,55 @@ impl UncommittedWrites {
             }
         }
         let lineage = self.lineage("transaction");
-        let mut rows = 0;
+        // Phase 1: every appended table's rows go to files; none is visible
+        // yet, and a failure here commits nothing.
+        let mut written = Vec::new();
+        let mut replaced = Vec::new();
         for (ident, batches, truncation) in tables {
-            let (mode, schema) = match truncation {
-                Some((_, schema)) => (WriteMode::Replace, schema),
-                None => (WriteMode::Append, batches[0].schema()),
-            };
-            rows += self
+            match truncation {
+                Some((_, schema)) => replaced.push((ident, schema, batches)),
+                None => match self.store.write_files(&ident, batches).await {
+                    Ok(files) => written.push(files),
+                    Err(e) => {
+                        discard_all(written).await;
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        // Phase 2: the replacements (each one commit), then the appends'
+        // commits. Only a failure to write a log entry (or a crash) between
+        // two tables leaves the earlier ones committed.
+        let mut rows = 0;
+        for (ident, schema, batches) in replaced {
+            match self
                 .store
-                .write_batches(&ident, schema, batches, mode, &self.user, Some(&lineage))
-                .await?;
+                .write_batches(
+                    &ident,
+                    schema,
+                    batches,
+                    WriteMode::Replace,
+                    &self.user,
+                    Some(&lineage),
+                )
+                .await
+            {
+                Ok(n) => rows += n,
+                Err(e) => {
+                    discard_all(written).await;
+                    return Err(e);
+                }
+            }
+        }
+        let mut pending = written.into_iter();
+        while let Some(files) = pending.next() {
+            match self.store.commit_files(files, lineage.clone()).await {
+                Ok(n) => rows += n,
+                Err(e) => {
+                    discard_all(pending.collect()).await;
+                    return Err(e);
+                }
+            }
         }
         Ok(rows)
     }
@@ -445,6 +485,13 @@ fn cast_to(
         })
         .collect::<Result<Vec<_>, CatalogError>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Removes the files of appends that will not be committed.
+async fn discard_all(written: Vec<WrittenFiles>) {
+    for files in written {
+        files.discard().await;
+    }
 }
 
 #[cfg(test)]

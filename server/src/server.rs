@@ -175,6 +175,15 @@ impl ServerState {
         if restored > 0 {
             tracing::info!("restored {restored} views");
         }
+        // Data files a failed or interrupted write left behind go, in the
+        // background (a listing of every table).
+        let data_dir = state.catalog.store().data_dir().clone();
+        tokio::task::spawn_blocking(move || {
+            let removed = lakehouse_catalog::orphan_files::sweep(&data_dir);
+            if removed > 0 {
+                tracing::info!("removed {removed} uncommitted data files");
+            }
+        });
         // Jobs a crash or restart interrupted start again (builds continue
         // from their last commit).
         lakehouse_udfs::resume_background_jobs(&state.functions, &restorer.ctx.state());

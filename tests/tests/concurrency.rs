@@ -131,3 +131,46 @@ async fn concurrent_appends_are_all_acknowledged_and_all_kept() {
         vec![vec!["1"]]
     );
 }
+
+#[tokio::test]
+async fn a_block_that_cannot_write_every_table_commits_none() {
+    let server = TestServer::start();
+    let s1 = server.client().await;
+    let s2 = server.client().await;
+    s1.simple_query("CREATE TABLE first_t (x int); CREATE TABLE second_t (y int)")
+        .await
+        .unwrap();
+    s1.simple_query("BEGIN; INSERT INTO first_t VALUES (1); INSERT INTO second_t VALUES (2)")
+        .await
+        .unwrap();
+    // Meanwhile the second table becomes one the block's rows do not fit.
+    s2.simple_query("DROP TABLE second_t; CREATE TABLE second_t (a text, b text, c text)")
+        .await
+        .unwrap();
+    let err = s1
+        .simple_query("COMMIT")
+        .await
+        .expect_err("second_t changed");
+    assert!(!sqlstate(&err).is_empty(), "{err:?}");
+    // Neither table has the block's rows, and no file of it is left.
+    assert_eq!(
+        simple_rows(&s2, "SELECT count(*) FROM first_t")
+            .await
+            .unwrap(),
+        vec![vec!["0"]]
+    );
+    assert_eq!(
+        simple_rows(&s2, "SELECT count(*) FROM second_t")
+            .await
+            .unwrap(),
+        vec![vec!["0"]]
+    );
+    let table = server.data_dir.join("tables/public/first_t");
+    let files = std::fs::read_dir(&table)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        .count();
+    assert_eq!(files, 0, "the block's files of first_t were removed");
+    assert_eq!(simple_rows(&s1, "SELECT 1").await.unwrap(), vec![vec!["1"]]);
+}

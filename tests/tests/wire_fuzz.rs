@@ -106,6 +106,23 @@ fn bind_binary(value: &[u8]) -> Vec<u8> {
     message(b'B', &body)
 }
 
+/// Parse, Bind, Execute, Sync of a statement whose binary `text[]`
+/// parameter's header claims 2^31-1 elements (and carries none).
+fn huge_array_parameter() -> Vec<u8> {
+    let mut parse = b"\0SELECT cardinality($1::text[])\0".to_vec();
+    parse.extend_from_slice(&1i16.to_be_bytes());
+    parse.extend_from_slice(&1009i32.to_be_bytes()); // text[]
+    let mut array = Vec::new();
+    for v in [1i32, 0, 25, i32::MAX, 1] {
+        array.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut sequence = message(b'P', &parse);
+    sequence.extend(bind_binary(&array));
+    sequence.extend(message(b'E', b"\0\0\0\0\0"));
+    sequence.extend(message(b'S', b""));
+    sequence
+}
+
 /// The hostile messages, each sent on a fresh logged-in connection.
 fn hostile_messages() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
@@ -129,19 +146,7 @@ fn hostile_messages() -> Vec<Vec<u8>> {
     bind.extend_from_slice(&1i16.to_be_bytes());
     bind.extend_from_slice(&i32::MAX.to_be_bytes());
     out.push(message(b'B', &bind));
-    // A binary text[] parameter whose header claims 2^31-1 elements.
-    let mut parse = b"\0SELECT cardinality($1::text[])\0".to_vec();
-    parse.extend_from_slice(&1i16.to_be_bytes());
-    parse.extend_from_slice(&1009i32.to_be_bytes()); // text[]
-    let mut array = Vec::new();
-    for v in [1i32, 0, 25, i32::MAX, 1] {
-        array.extend_from_slice(&v.to_be_bytes());
-    }
-    let mut sequence = message(b'P', &parse);
-    sequence.extend(bind_binary(&array));
-    sequence.extend(message(b'E', b"\0\0\0\0\0"));
-    sequence.extend(message(b'S', b""));
-    out.push(sequence);
+    out.push(huge_array_parameter());
     // Execute of a portal with the largest row limit, and a negative one.
     for limit in [i32::MAX, -1] {
         let mut sequence = message(b'P', b"\0SELECT 1\0\0\0");
@@ -198,18 +203,7 @@ async fn hostile_messages_after_login_do_not_hurt_the_server() {
 async fn an_array_parameter_claiming_two_billion_elements_is_refused() {
     let server = TestServer::start();
     let mut s = login(server.port).await;
-    let mut parse = b"\0SELECT cardinality($1::text[])\0".to_vec();
-    parse.extend_from_slice(&1i16.to_be_bytes());
-    parse.extend_from_slice(&1009i32.to_be_bytes());
-    let mut array = Vec::new();
-    for v in [1i32, 0, 25, i32::MAX, 1] {
-        array.extend_from_slice(&v.to_be_bytes());
-    }
-    let mut sequence = message(b'P', &parse);
-    sequence.extend(bind_binary(&array));
-    sequence.extend(message(b'E', b"\0\0\0\0\0"));
-    sequence.extend(message(b'S', b""));
-    s.write_all(&sequence).await.unwrap();
+    s.write_all(&huge_array_parameter()).await.unwrap();
     let mut error = None;
     loop {
         let (kind, body) = read_message(&mut s).await.expect("an answer");
