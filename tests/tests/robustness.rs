@@ -563,3 +563,25 @@ async fn a_session_idle_in_a_block_past_its_timeout_is_ended_and_rolled_back() {
         vec![vec!["1"]]
     );
 }
+
+#[tokio::test]
+async fn a_long_query_does_not_stall_logins_or_other_sessions() {
+    let server = TestServer::start();
+    let busy = server.client().await;
+    let token = busy.cancel_token();
+    let long = tokio::spawn(async move { busy.simple_query(LONG_STATEMENTS[0]).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let c = server.client().await;
+        assert_eq!(simple_rows(&c, "SELECT 1").await.unwrap(), vec![vec!["1"]]);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(2),
+            "login and SELECT 1 took {took:?}"
+        );
+    }
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let err = long.await.unwrap().expect_err("cancelled");
+    assert_eq!(sqlstate(&err), "57014");
+}
