@@ -25,6 +25,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add};
@@ -41,9 +42,23 @@ use crate::{CatalogError, TableIdent};
 /// Attempts a leader makes against versions other writers took meanwhile.
 const COMMIT_RETRIES: usize = 100;
 
+/// Appends smaller than this (in memory) hand their rows to the group: the
+/// leader writes one file for all of them, instead of one file per
+/// statement (a table loaded by single-row INSERTs would otherwise be
+/// thousands of one-row files, and every scan would open them all).
+const SMALL_APPEND_BYTES: usize = 1 << 20;
+
+/// What an append brings to the group.
+enum Payload {
+    /// Rows, already in the table's types, for the leader to write.
+    Rows(Vec<RecordBatch>),
+    /// Files the append wrote itself (large appends, a block's COMMIT).
+    Files(Vec<Add>),
+}
+
 /// One append waiting for its commit.
 struct Pending {
-    adds: Vec<Add>,
+    payload: Payload,
     lineage: Lineage,
     done: oneshot::Sender<Result<u64, String>>,
 }
@@ -93,11 +108,37 @@ impl GroupCommitter {
         &self,
         ident: &TableIdent,
         table: &DeltaTable,
-        batches: SendableRecordBatchStream,
+        mut batches: SendableRecordBatchStream,
         lineage: Lineage,
     ) -> Result<u64, CatalogError> {
-        let written = Self::write(ident, table, batches).await?;
-        self.commit_written(written, lineage).await
+        let target = RecordBatchWriter::for_table(table)?.arrow_schema();
+        let mut held = Vec::new();
+        let mut bytes = 0;
+        while let Some(batch) = batches.next().await {
+            let batch = conform(batch?, &target)?;
+            bytes += batch.get_array_memory_size();
+            held.push(batch);
+            if bytes > SMALL_APPEND_BYTES {
+                // A large append writes its own files as it streams.
+                let schema = batches.schema();
+                let rest = futures::stream::iter(held.into_iter().map(Ok)).chain(batches);
+                let stream = RecordBatchStreamAdapter::new(schema, rest);
+                let written = Self::write(ident, table, Box::pin(stream)).await?;
+                return self.commit_written(written, lineage).await;
+            }
+        }
+        let rows: u64 = held.iter().map(|b| b.num_rows() as u64).sum();
+        if rows == 0 {
+            return Ok(0);
+        }
+        self.commit(ident, table, Payload::Rows(held), lineage)
+            .await
+            .map(|_| rows)
+            .map_err(|message| CatalogError::CommitFailed {
+                table: ident.to_string(),
+                conflict: is_conflict(&message),
+                message,
+            })
     }
 
     /// Writes `batches` into new files of `table` without committing them.
@@ -154,7 +195,7 @@ impl GroupCommitter {
             .commit(
                 &written.ident,
                 &written.table,
-                written.adds.clone(),
+                Payload::Files(written.adds.clone()),
                 lineage,
             )
             .await;
@@ -178,13 +219,13 @@ impl GroupCommitter {
         &self,
         ident: &TableIdent,
         table: &DeltaTable,
-        adds: Vec<Add>,
+        payload: Payload,
         lineage: Lineage,
     ) -> Result<u64, String> {
         let queue = self.queue(ident);
         let (done, mut result) = oneshot::channel();
         lock(&queue.pending).push(Pending {
-            adds,
+            payload,
             lineage,
             done,
         });
@@ -224,14 +265,64 @@ impl GroupCommitter {
     }
 }
 
-/// One Delta commit of every queued append, against the latest version.
+/// One Delta commit of every queued append, against the latest version:
+/// the rows of small appends go to one new file, written here; the files of
+/// large ones are added as they are. If the commit fails, the file written
+/// here is removed (the others by their appends).
 async fn commit_group(table: &DeltaTable, group: &[Pending]) -> Result<u64, String> {
     let mut table = table.clone();
     table.update_state().await.map_err(|e| e.to_string())?;
+    let mut written = Vec::new();
+    let rows: Vec<&RecordBatch> = group
+        .iter()
+        .filter_map(|p| match &p.payload {
+            Payload::Rows(batches) => Some(batches.iter()),
+            Payload::Files(_) => None,
+        })
+        .flatten()
+        .collect();
+    if !rows.is_empty() {
+        let mut writer = RecordBatchWriter::for_table(&table).map_err(|e| e.to_string())?;
+        let mut outcome = Ok(());
+        for batch in rows {
+            outcome = writer.write(batch.clone()).await;
+            if outcome.is_err() {
+                break;
+            }
+        }
+        match writer.flush().await {
+            Ok(adds) => written = adds,
+            Err(e) => outcome = outcome.and(Err(e)),
+        }
+        if let Err(e) = outcome {
+            delete_files(&table, &written).await;
+            return Err(e.to_string());
+        }
+    }
+    let outcome = commit_actions(&table, group, &written).await;
+    if outcome.is_err() {
+        delete_files(&table, &written).await;
+    }
+    outcome
+}
+
+/// The commit itself: `written` plus the files of the group's large appends.
+async fn commit_actions(
+    table: &DeltaTable,
+    group: &[Pending],
+    written: &[Add],
+) -> Result<u64, String> {
     let snapshot = table.snapshot().map_err(|e| e.to_string())?;
     let actions: Vec<Action> = group
         .iter()
-        .flat_map(|p| p.adds.iter().cloned().map(Action::Add))
+        .filter_map(|p| match &p.payload {
+            Payload::Files(adds) => Some(adds.iter()),
+            Payload::Rows(_) => None,
+        })
+        .flatten()
+        .chain(written)
+        .cloned()
+        .map(Action::Add)
         .collect();
     let operation = DeltaOperation::Write {
         mode: SaveMode::Append,
