@@ -17,18 +17,22 @@ use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool,
+};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::DataFrame;
 use futures::{FutureExt, StreamExt};
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::error::{ServerError, ServerResult};
 use crate::panic_boundary::panic_error;
@@ -132,30 +136,139 @@ impl QueryRuntime {
 }
 
 /// Runs the plan and sends each batch until the stream ends or the
-/// connection stops listening.
+/// connection stops listening. Before the last item goes out, the query's
+/// memory is given back: a failed query's partitions may still be running
+/// for a moment after the error, and the client's next statement must not
+/// find the budget taken by them.
 async fn pump(df: DataFrame, tx: &mpsc::Sender<Item>) {
-    let mut stream = match df.execute_stream().await {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = tx.send(Item::Batch(Err(e))).await;
-            return;
-        }
+    let memory = Arc::new(QueryMemory::new(df.task_ctx().memory_pool().clone()));
+    let failure = match execute(df, memory.clone()).await {
+        Ok(mut stream) => loop {
+            let next = tokio::select! {
+                // The receiver went away: stop working for nobody.
+                _ = tx.closed() => return,
+                next = stream.next() => next,
+            };
+            match next {
+                Some(Ok(batch)) => {
+                    if tx.send(Item::Batch(Ok(batch))).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Err(e)) => break Some(e),
+                None => break None,
+            }
+        },
+        Err(e) => Some(e),
     };
-    loop {
-        let next = tokio::select! {
-            // The receiver went away: stop working for nobody.
-            _ = tx.closed() => return,
-            next = stream.next() => next,
-        };
-        match next {
-            Some(item) => {
-                let failed = item.is_err();
-                if tx.send(Item::Batch(item)).await.is_err() || failed {
+    memory.released(RELEASE_WAIT).await;
+    if let Some(e) = failure {
+        let _ = tx.send(Item::Batch(Err(e))).await;
+    }
+}
+
+/// The longest a finished query waits for its partitions to let go of
+/// their memory.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Plans and starts `df` with a runtime whose memory pool counts this
+/// query's reservations (on top of the shared pool).
+async fn execute(df: DataFrame, memory: Arc<QueryMemory>) -> DFResult<SendableRecordBatchStream> {
+    let task = df.task_ctx();
+    let shared = task.runtime_env();
+    let runtime = Arc::new(RuntimeEnv {
+        memory_pool: memory,
+        disk_manager: shared.disk_manager.clone(),
+        cache_manager: shared.cache_manager.clone(),
+        object_store_registry: shared.object_store_registry.clone(),
+    });
+    let plan = df.create_physical_plan().await?;
+    execute_stream(plan, Arc::new(task.with_runtime(runtime)))
+}
+
+/// One query's view of the shared pool: every reservation goes to the
+/// shared pool, and this counts what the query holds, so the query can wait
+/// until all of it is back.
+#[derive(Debug)]
+struct QueryMemory {
+    shared: Arc<dyn MemoryPool>,
+    held: AtomicUsize,
+    changed: Notify,
+}
+
+impl QueryMemory {
+    fn new(shared: Arc<dyn MemoryPool>) -> Self {
+        QueryMemory {
+            shared,
+            held: AtomicUsize::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Waits (at most `limit`) until the query holds no memory.
+    async fn released(&self, limit: std::time::Duration) {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let notified = self.changed.notified();
+                if self.held.load(Ordering::SeqCst) == 0 {
                     return;
                 }
+                notified.await;
             }
-            None => return,
+        })
+        .await;
+    }
+}
+
+impl std::fmt::Display for QueryMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "query share of {}", self.shared)
+    }
+}
+
+impl MemoryPool for QueryMemory {
+    fn name(&self) -> &str {
+        "query"
+    }
+
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.shared.register(consumer)
+    }
+
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.shared.unregister(consumer)
+    }
+
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.shared.grow(reservation, additional);
+        self.held.fetch_add(additional, Ordering::SeqCst);
+    }
+
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.shared.shrink(reservation, shrink);
+        let before = self
+            .held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
+                Some(h.saturating_sub(shrink))
+            })
+            .unwrap_or(0);
+        if before <= shrink {
+            self.changed.notify_waiters();
         }
+    }
+
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> DFResult<()> {
+        self.shared.try_grow(reservation, additional)?;
+        self.held.fetch_add(additional, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn reserved(&self) -> usize {
+        self.shared.reserved()
+    }
+
+    fn memory_limit(&self) -> MemoryLimit {
+        self.shared.memory_limit()
     }
 }
 
