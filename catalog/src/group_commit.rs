@@ -37,6 +37,7 @@ use object_store::path::Path;
 use tokio::sync::oneshot;
 
 use crate::lineage::Lineage;
+use crate::table_store::update_to_latest;
 use crate::{CatalogError, TableIdent};
 
 /// Attempts a leader makes against versions other writers took meanwhile.
@@ -67,14 +68,63 @@ struct Pending {
 #[derive(Default)]
 struct TableQueue {
     pending: Mutex<Vec<Pending>>,
-    /// Held by the leader while it commits.
-    slot: tokio::sync::Mutex<()>,
+    /// Held by whoever commits to the table from this process: a group's
+    /// leader, a block's COMMIT (see [`crate::block_commit`]), a replacing
+    /// write.
+    slot: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// The right to commit to one table, held until dropped.
+pub(crate) type CommitSlot = tokio::sync::OwnedMutexGuard<()>;
 
 /// Group commits for every table of a store.
 #[derive(Default, Clone)]
 pub struct GroupCommitter {
     tables: Arc<Mutex<HashMap<TableIdent, Arc<TableQueue>>>>,
+    /// Counts the publications of blocks that wrote several tables (see
+    /// [`PublishEpoch`]).
+    epoch: Arc<PublishEpoch>,
+}
+
+/// Lets a statement see a block that wrote several tables all at once or
+/// not at all. A block's log entries go out between two increments of the
+/// epoch (odd while they do); a statement plans (its scans take their
+/// snapshots) between two readings of it, and plans again if a block was
+/// published meanwhile. Statements never wait for each other, and a block
+/// only for the one before it.
+#[derive(Default)]
+pub(crate) struct PublishEpoch {
+    epoch: std::sync::atomic::AtomicU64,
+    changed: tokio::sync::Notify,
+    publishing: tokio::sync::Mutex<()>,
+}
+
+impl PublishEpoch {
+    /// The epoch once no block is being published.
+    pub(crate) async fn stable(&self) -> u64 {
+        loop {
+            let notified = self.changed.notified();
+            let epoch = self.current();
+            if epoch.is_multiple_of(2) {
+                return epoch;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn current(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Runs `publish` (a block's log entries) as one step for planners.
+    pub(crate) async fn publish<T>(&self, publish: impl std::future::Future<Output = T>) -> T {
+        let _one_at_a_time = self.publishing.lock().await;
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let out = publish.await;
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+        out
+    }
 }
 
 impl std::fmt::Debug for GroupCommitter {
@@ -87,10 +137,10 @@ impl std::fmt::Debug for GroupCommitter {
 /// reader until [`GroupCommitter::commit_written`], removed by
 /// [`WrittenFiles::discard`] if they will never be.
 pub struct WrittenFiles {
-    ident: TableIdent,
-    table: DeltaTable,
-    adds: Vec<Add>,
-    rows: u64,
+    pub(crate) ident: TableIdent,
+    pub(crate) table: DeltaTable,
+    pub(crate) adds: Vec<Add>,
+    pub(crate) rows: u64,
 }
 
 impl WrittenFiles {
@@ -259,6 +309,17 @@ impl GroupCommitter {
         lock(&self.tables).entry(ident.clone()).or_default().clone()
     }
 
+    /// Waits for the right to commit to `ident`: no group of appends commits
+    /// to it until the slot is dropped.
+    pub(crate) async fn lock_table(&self, ident: &TableIdent) -> CommitSlot {
+        self.queue(ident).slot.clone().lock_owned().await
+    }
+
+    /// When blocks that wrote several tables become visible.
+    pub(crate) fn publish_epoch(&self) -> &PublishEpoch {
+        &self.epoch
+    }
+
     /// Forgets a dropped table's queue.
     pub fn forget(&self, ident: &TableIdent) {
         lock(&self.tables).remove(ident);
@@ -271,7 +332,9 @@ impl GroupCommitter {
 /// here is removed (the others by their appends).
 async fn commit_group(table: &DeltaTable, group: &[Pending]) -> Result<u64, String> {
     let mut table = table.clone();
-    table.update_state().await.map_err(|e| e.to_string())?;
+    update_to_latest(&mut table)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut written = Vec::new();
     let rows: Vec<&RecordBatch> = group
         .iter()
@@ -312,7 +375,6 @@ async fn commit_actions(
     group: &[Pending],
     written: &[Add],
 ) -> Result<u64, String> {
-    let snapshot = table.snapshot().map_err(|e| e.to_string())?;
     let actions: Vec<Action> = group
         .iter()
         .filter_map(|p| match &p.payload {
@@ -329,9 +391,21 @@ async fn commit_actions(
         partition_by: None,
         predicate: None,
     };
+    commit_to_log(table, actions, group_metadata(group), operation).await
+}
+
+/// Writes one log entry of `actions` on top of `table`'s snapshot (retrying
+/// against versions other writers took meanwhile); returns its version.
+pub(crate) async fn commit_to_log(
+    table: &DeltaTable,
+    actions: Vec<Action>,
+    metadata: HashMap<String, serde_json::Value>,
+    operation: DeltaOperation,
+) -> Result<u64, String> {
+    let snapshot = table.snapshot().map_err(|e| e.to_string())?;
     let prepared = CommitBuilder::default()
         .with_actions(actions)
-        .with_app_metadata(group_metadata(group))
+        .with_app_metadata(metadata)
         .with_max_retries(COMMIT_RETRIES)
         .build(Some(snapshot), table.log_store(), operation)
         .into_prepared_commit_future()
@@ -416,7 +490,7 @@ fn is_conflict(message: &str) -> bool {
 }
 
 /// Removes files an append wrote but never committed.
-async fn delete_files(table: &DeltaTable, adds: &[Add]) {
+pub(crate) async fn delete_files(table: &DeltaTable, adds: &[Add]) {
     let store = table.object_store();
     for add in adds {
         let path = Path::parse(&add.path).unwrap_or_else(|_| Path::from(add.path.as_str()));

@@ -8,6 +8,7 @@
 //! <data_dir>/system/jobs/<id>.json      background jobs and their progress
 //! <data_dir>/system/vector_indexes/     vector index definitions (see [`vector_index`])
 //! <data_dir>/vectors/<index>/           HNSW graph files (serving generation, trials)
+//! <data_dir>/system/block_commits/     commit records of blocks that wrote several tables
 //! <data_dir>/system/delta/<journal>/    append-only Delta journals (hnsw_evals, hnsw_trials)
 //! <data_dir>/import/                    default import root for server-side files
 //! ```
@@ -16,6 +17,7 @@
 //! in the commit metadata, so `lakehouse.datasets` is computed from the logs.
 
 mod append_only_table;
+pub mod block_commit;
 mod catalog_provider;
 mod data_dir;
 mod error;
@@ -85,4 +87,25 @@ pub fn new_session_context_with_runtime(
         .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
         .build();
     datafusion::prelude::SessionContext::new_with_state(state)
+}
+
+/// Plans `plan` so that its scans see a transaction block that wrote
+/// several tables all at once or not at all (see [`block_commit`]): if such
+/// a block became visible while the scans took their snapshots, it plans
+/// again.
+pub async fn plan_consistently(
+    state: &datafusion::execution::session_state::SessionState,
+    plan: &datafusion::logical_expr::LogicalPlan,
+) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+    let Some(writes) = UncommittedWrites::of(state) else {
+        return state.create_physical_plan(plan).await;
+    };
+    let epoch = writes.store().group_committer().publish_epoch();
+    loop {
+        let before = epoch.stable().await;
+        let physical = state.create_physical_plan(plan).await?;
+        if epoch.current() == before {
+            return Ok(physical);
+        }
+    }
 }

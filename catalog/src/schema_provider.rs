@@ -24,6 +24,7 @@ use futures::TryStreamExt;
 use tokio::sync::Mutex;
 
 use crate::group_commit::GroupCommitter;
+use crate::table_store::update_to_latest;
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, UncommittedWrites, ViewStore};
 
 /// A user schema: Delta tables on disk plus persisted views.
@@ -157,8 +158,7 @@ impl LiveDeltaTable {
     /// The latest committed version of the table itself.
     pub(crate) async fn latest_table(&self) -> Result<DeltaTable> {
         let mut table = self.table.lock().await;
-        table
-            .update_state()
+        update_to_latest(&mut table)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(table.clone())
@@ -167,8 +167,7 @@ impl LiveDeltaTable {
     /// The provider of the latest committed version.
     async fn latest(&self) -> Result<Arc<dyn TableProvider>> {
         let mut table = self.table.lock().await;
-        table
-            .update_state()
+        update_to_latest(&mut table)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         table.table_provider().await

@@ -195,6 +195,11 @@ impl DeltaTableStore {
         &self.dir
     }
 
+    /// Where commits to the store's tables queue, and their slots.
+    pub(crate) fn group_committer(&self) -> &GroupCommitter {
+        &self.appends
+    }
+
     /// Schemas on disk (directories under `tables/`), sorted.
     pub fn schema_names(&self) -> Vec<String> {
         list_dirs(&self.dir.tables(), |_| true)
@@ -521,6 +526,9 @@ impl DeltaTableStore {
             );
             return self.append_stream(ident, Box::pin(stream), lineage).await;
         }
+        // A replacement holds the table's slot: a block's COMMIT checks and
+        // commits under it (see `block_commit`).
+        let _slot = self.appends.lock_table(ident).await;
         let table = self.table_for_write(ident, mode).await?;
         let batches = if batches.is_empty() {
             vec![RecordBatch::new_empty(schema)]
@@ -544,6 +552,10 @@ impl DeltaTableStore {
         user: &str,
         lineage: Option<&Lineage>,
     ) -> Result<DeltaTable, CatalogError> {
+        let _slot = match mode {
+            WriteMode::Append => None,
+            _ => Some(self.appends.lock_table(ident).await),
+        };
         let table = self.table_for_write(ident, mode).await?;
         let builder = table
             .write(std::iter::empty())
@@ -778,4 +790,19 @@ impl DeltaTableStore {
             .map(|f| f.num_records().unwrap_or(0) as i64)
             .sum())
     }
+}
+
+/// Brings `table` to its latest committed version. The next commit of a
+/// Delta table is always the file of the next version, so when that file is
+/// absent the table is current: one metadata lookup instead of a listing of
+/// the whole log (every scan and every commit asks this).
+pub(crate) async fn update_to_latest(table: &mut DeltaTable) -> Result<(), DeltaTableError> {
+    use object_store::ObjectStoreExt;
+    if let Some(version) = table.version() {
+        let next = object_store::path::Path::from(format!("_delta_log/{:020}.json", version + 1));
+        if let Err(object_store::Error::NotFound { .. }) = table.object_store().head(&next).await {
+            return Ok(());
+        }
+    }
+    table.update_state().await
 }

@@ -22,7 +22,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
 use datafusion::error::DataFusionError;
 
-use crate::group_commit::WrittenFiles;
+use crate::block_commit::{self, BlockTable};
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, WriteMode};
 
 /// Most bytes of rows one block may stage (in memory until COMMIT); past it
@@ -150,6 +150,11 @@ impl Drop for UncommittedWrites {
 }
 
 impl UncommittedWrites {
+    /// The store the session writes to.
+    pub(crate) fn store(&self) -> &DeltaTableStore {
+        &self.store
+    }
+
     /// The session's role.
     pub fn user(&self) -> &str {
         &self.user
@@ -348,13 +353,13 @@ impl UncommittedWrites {
         warnings
     }
 
-    /// `COMMIT`: each table the block wrote becomes one Delta commit, in the
-    /// order first written: its staged rows appended, or, if the block
-    /// truncated it, replacing its rows. Returns the rows committed. The
-    /// block is over either way. A table dropped meanwhile, or truncated here
-    /// and committed to by another session since, fails it before anything
-    /// commits; a later failure leaves the tables committed before it
-    /// committed, and the others without the block's rows.
+    /// `COMMIT`: each table the block wrote becomes one Delta commit: its
+    /// staged rows appended, or, if the block truncated it, replacing its
+    /// rows. Returns the rows committed. The block is over either way. A
+    /// block that wrote several tables (or truncated one) commits them all
+    /// or none, crash included (see [`crate::block_commit`]); a table
+    /// dropped meanwhile, or truncated here and committed to by another
+    /// session since, fails it before anything commits.
     pub async fn commit(&self) -> Result<u64, CatalogError> {
         let tables = {
             let mut staged = self.lock();
@@ -395,57 +400,30 @@ impl UncommittedWrites {
             }
         }
         let lineage = self.lineage("transaction");
-        // Phase 1: every appended table's rows go to files; none is visible
-        // yet, and a failure here commits nothing.
-        let mut written = Vec::new();
-        let mut replaced = Vec::new();
-        for (ident, batches, truncation) in tables {
-            match truncation {
-                Some((_, schema)) => replaced.push((ident, schema, batches)),
-                None => match self.store.write_files(&ident, batches).await {
-                    Ok(files) => written.push(files),
-                    Err(e) => {
-                        discard_all(written).await;
-                        return Err(e);
-                    }
-                },
+        match tables.as_slice() {
+            [] => Ok(0),
+            // Appends to one table: one Delta commit is atomic by itself,
+            // and may share it with other sessions' appends.
+            [(_, _, None)] => {
+                let Some((ident, batches, _)) = tables.into_iter().next() else {
+                    return Ok(0);
+                };
+                let files = self.store.write_files(&ident, batches).await?;
+                self.store.commit_files(files, lineage).await
+            }
+            // Several: all or none, crash included (see `block_commit`).
+            _ => {
+                let tables = tables
+                    .into_iter()
+                    .map(|(ident, batches, truncation)| BlockTable {
+                        ident,
+                        batches,
+                        truncated_at: truncation.map(|(version, _)| version),
+                    })
+                    .collect();
+                block_commit::commit(&self.store, tables, &lineage).await
             }
         }
-        // Phase 2: the replacements (each one commit), then the appends'
-        // commits. Only a failure to write a log entry (or a crash) between
-        // two tables leaves the earlier ones committed.
-        let mut rows = 0;
-        for (ident, schema, batches) in replaced {
-            match self
-                .store
-                .write_batches(
-                    &ident,
-                    schema,
-                    batches,
-                    WriteMode::Replace,
-                    &self.user,
-                    Some(&lineage),
-                )
-                .await
-            {
-                Ok(n) => rows += n,
-                Err(e) => {
-                    discard_all(written).await;
-                    return Err(e);
-                }
-            }
-        }
-        let mut pending = written.into_iter();
-        while let Some(files) = pending.next() {
-            match self.store.commit_files(files, lineage.clone()).await {
-                Ok(n) => rows += n,
-                Err(e) => {
-                    discard_all(pending.collect()).await;
-                    return Err(e);
-                }
-            }
-        }
-        Ok(rows)
     }
 
     fn lineage(&self, operation: &str) -> Lineage {
@@ -485,13 +463,6 @@ fn cast_to(
         })
         .collect::<Result<Vec<_>, CatalogError>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
-
-/// Removes the files of appends that will not be committed.
-async fn discard_all(written: Vec<WrittenFiles>) {
-    for files in written {
-        files.discard().await;
-    }
 }
 
 #[cfg(test)]

@@ -182,7 +182,8 @@ async fn execute(df: DataFrame, memory: Arc<QueryMemory>) -> DFResult<SendableRe
         cache_manager: shared.cache_manager.clone(),
         object_store_registry: shared.object_store_registry.clone(),
     });
-    let plan = df.create_physical_plan().await?;
+    let (state, plan) = df.into_parts();
+    let plan = lakehouse_catalog::plan_consistently(&state, &plan).await?;
     execute_stream(plan, Arc::new(task.with_runtime(runtime)))
 }
 

@@ -169,6 +169,12 @@ impl ServerState {
             queries: QueryRuntime::new(query_runtime, memory_limit),
             template,
         };
+        // A block's COMMIT that a crash interrupted after its commit point
+        // is finished before anything reads the tables.
+        let finished = lakehouse_catalog::block_commit::recover(state.catalog.store()).await?;
+        if finished > 0 {
+            tracing::info!("finished {finished} interrupted block commits");
+        }
         // Views are planned against a session that has every function.
         let restorer = state.new_session("lakehouse", true);
         let restored = state.catalog.views().restore(&restorer.ctx).await?;

@@ -3,10 +3,11 @@
 //!
 //! 1. Mixed load: `clients` connections (default 64) for `seconds` (default
 //!    180) over 4 tables: 60% autocommit single-row INSERTs, 25% reads
-//!    (`count(*)`, `max`), 15% short blocks (two INSERTs, COMMIT). Prints
-//!    statements/s, acknowledged rows/s, p50 / p99 latency and errors by
-//!    SQLSTATE for both servers, and checks that each table holds exactly
-//!    the acknowledged rows.
+//!    (`count(*)`, `max`), 15% short blocks (an INSERT into each of two
+//!    tables, COMMIT). Then inserts only: the same clients insert single
+//!    rows autocommit into one table. Prints statements/s, acknowledged
+//!    rows/s, p50 / p99 latency and errors by SQLSTATE for both servers, and
+//!    checks that each table holds exactly the acknowledged rows.
 //! 2. Memory budget: a server with `memory_limit = 1GB` runs the query
 //!    classes that used to abort the process; prints each outcome and the
 //!    server's peak RSS.
@@ -49,7 +50,16 @@ impl LoadResult {
     }
 }
 
-async fn mixed_load(connect: &str, clients: usize, run: Duration) -> LoadResult {
+/// Which statements a load run sends.
+#[derive(Clone, Copy, PartialEq)]
+enum Mix {
+    /// Inserts, reads and two-table blocks over every table.
+    Mixed,
+    /// Single-row autocommit INSERTs into one table.
+    InsertsOnly,
+}
+
+async fn mixed_load(connect: &str, clients: usize, run: Duration, mix: Mix) -> LoadResult {
     let admin = lakehouse_tests::connect(connect).await.expect("connect");
     for t in 0..TABLES {
         admin
@@ -71,9 +81,16 @@ async fn mixed_load(connect: &str, clients: usize, run: Duration) -> LoadResult 
             let mut n = 0u64;
             while Instant::now() < deadline {
                 n += 1;
-                let table = (client_id + n as usize) % TABLES;
-                let kind = (n * 7 + client_id as u64) % 20;
+                let (table, kind) = match mix {
+                    Mix::Mixed => (
+                        (client_id + n as usize) % TABLES,
+                        (n * 7 + client_id as u64) % 20,
+                    ),
+                    Mix::InsertsOnly => (0, 0),
+                };
+                let other = (table + 1) % TABLES;
                 let started = Instant::now();
+                // Rows each statement adds, by table.
                 let (outcome, rows) = match kind {
                     0..=11 => (
                         client
@@ -83,16 +100,19 @@ async fn mixed_load(connect: &str, clients: usize, run: Duration) -> LoadResult 
                             )
                             .await
                             .map(|_| ()),
-                        1,
+                        vec![table],
                     ),
                     12..=16 => (
                         client
                             .simple_query(&format!("SELECT count(*), max(n) FROM load_{table}"))
                             .await
                             .map(|_| ()),
-                        0,
+                        vec![],
                     ),
-                    _ => (block(&client, table, client_id, n).await, 2),
+                    _ => (
+                        block(&client, table, other, client_id, n).await,
+                        vec![table, other],
+                    ),
                 };
                 let elapsed = started.elapsed().as_secs_f64() * 1000.0;
                 let mut r = result.lock().await;
@@ -100,8 +120,11 @@ async fn mixed_load(connect: &str, clients: usize, run: Duration) -> LoadResult 
                 r.latencies_ms.push(elapsed);
                 match outcome {
                     Ok(()) => {
-                        r.acknowledged_rows += rows;
-                        acked.lock().await[table] += rows;
+                        r.acknowledged_rows += rows.len();
+                        let mut acked = acked.lock().await;
+                        for t in rows {
+                            acked[t] += 1;
+                        }
                     }
                     Err(e) => *r.errors.entry(sqlstate(&e)).or_default() += 1,
                 }
@@ -127,16 +150,17 @@ async fn mixed_load(connect: &str, clients: usize, run: Duration) -> LoadResult 
     result
 }
 
-/// A short block: two rows or none.
+/// A short block over two tables: both rows or none.
 async fn block(
     client: &Client,
     table: usize,
+    other: usize,
     client_id: usize,
     n: u64,
 ) -> Result<(), tokio_postgres::Error> {
     let sql = format!(
         "BEGIN; INSERT INTO load_{table} VALUES ({client_id}, {n}); \
-         INSERT INTO load_{table} VALUES ({client_id}, -{n}); COMMIT"
+         INSERT INTO load_{other} VALUES ({client_id}, -{n}); COMMIT"
     );
     let outcome = client.simple_query(&sql).await.map(|_| ());
     if outcome.is_err() {
@@ -226,19 +250,21 @@ async fn mixed_load_on_both(clients: usize, run: Duration, pg_conn: &str) {
         lakehouse_tests::PASSWORD,
         "lakehouse",
     );
-    let lh = mixed_load(&lh_conn, clients, run).await;
-    let pg = mixed_load(pg_conn, clients, run).await;
-    println!();
-    println!(
-        "| server | statements/s | acknowledged rows/s | p50 ms | p99 ms | errors by SQLSTATE | rows held - rows acknowledged |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    print_load("lakehouse", &lh, run);
-    print_load("PostgreSQL 15", &pg, run);
-    println!(
-        "lakehouse/PostgreSQL statements/s: {:.2}x",
-        lh.statements as f64 / pg.statements.max(1) as f64
-    );
+    for (mix, name) in [(Mix::Mixed, "mixed"), (Mix::InsertsOnly, "inserts only")] {
+        let lh = mixed_load(&lh_conn, clients, run, mix).await;
+        let pg = mixed_load(pg_conn, clients, run, mix).await;
+        println!();
+        println!(
+            "| {name}, {clients} clients | statements/s | acknowledged rows/s | p50 ms | p99 ms | errors by SQLSTATE | rows held - rows acknowledged |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        print_load("lakehouse", &lh, run);
+        print_load("PostgreSQL 15", &pg, run);
+        println!(
+            "lakehouse/PostgreSQL statements/s: {:.2}x",
+            lh.statements as f64 / pg.statements.max(1) as f64
+        );
+    }
 }
 
 async fn memory_and_spilling(rows: u64, pg_conn: &str) {
