@@ -26,6 +26,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use deltalake::DeltaTable;
@@ -73,12 +74,14 @@ struct CommitRecord {
 }
 
 /// Commits `tables` as one block; returns the rows committed.
+/// `lock_timeout` bounds the wait for the tables' commit slots.
 pub(crate) async fn commit(
     store: &DeltaTableStore,
     tables: Vec<BlockTable>,
     lineage: &Lineage,
+    lock_timeout: Option<Duration>,
 ) -> Result<u64, CatalogError> {
-    let prepared = prepare(store, tables, lineage).await?;
+    let prepared = prepare(store, tables, lineage, lock_timeout).await?;
     let rows = prepared.rows;
     prepared.publish(store).await;
     Ok(rows)
@@ -99,6 +102,7 @@ async fn prepare(
     store: &DeltaTableStore,
     tables: Vec<BlockTable>,
     lineage: &Lineage,
+    lock_timeout: Option<Duration>,
 ) -> Result<Prepared, CatalogError> {
     // 1. Files first: nothing is visible yet, a failure commits nothing.
     let mut written: Vec<(WrittenFiles, Option<i64>)> = Vec::new();
@@ -116,8 +120,21 @@ async fn prepare(
         (&a.ident.schema, &a.ident.table).cmp(&(&b.ident.schema, &b.ident.table))
     });
     let mut slots: Vec<CommitSlot> = Vec::new();
+    let deadline = lock_timeout.map(|t| tokio::time::Instant::now() + t);
     for (files, _) in &written {
-        slots.push(store.group_committer().lock_table(&files.ident).await);
+        let slot = store.group_committer().lock_table(&files.ident);
+        let slot = match deadline {
+            None => slot.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, slot).await {
+                Ok(slot) => slot,
+                Err(_) => {
+                    let table = files.ident.to_string();
+                    discard(written).await;
+                    return Err(CatalogError::LockTimeout(table));
+                }
+            },
+        };
+        slots.push(slot);
     }
     let id = uuid::Uuid::new_v4().to_string();
     let mut metadata: HashMap<String, Value> = lineage.to_commit_metadata().into_iter().collect();
@@ -160,8 +177,9 @@ async fn prepare(
 }
 
 impl Prepared {
-    /// Steps 4-5. A failure here is logged, not returned: the block is
-    /// committed (recorded), and the next start finishes it.
+    /// Steps 4-5. A failure here is not returned: the block is committed
+    /// (recorded). The log entries left are retried in the background, and
+    /// at the next start if they still fail.
     async fn publish(self, store: &DeltaTableStore) {
         let outcome = store
             .group_committer()
@@ -169,15 +187,35 @@ impl Prepared {
             .publish(apply(&self.record, &self.tables))
             .await;
         drop(self.slots);
-        match outcome {
-            Ok(()) => remove_record(&self.path),
-            Err(e) => tracing::error!(
-                "block commit {} is recorded but not finished ({e}); the next start of the server completes it",
-                self.record.id
-            ),
-        }
+        let Err(e) = outcome else {
+            remove_record(&self.path);
+            return;
+        };
+        tracing::error!(
+            "block commit {} is recorded but not finished ({e}); retrying",
+            self.record.id
+        );
+        let (store, record, tables, path) = (store.clone(), self.record, self.tables, self.path);
+        tokio::spawn(async move {
+            for _ in 0..RETRIES {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let epoch = store.group_committer().publish_epoch();
+                if epoch.publish(apply(&record, &tables)).await.is_ok() {
+                    remove_record(&path);
+                    tracing::info!("block commit {} finished", record.id);
+                    return;
+                }
+            }
+            tracing::error!(
+                "block commit {} still not finished; the next start of the server completes it",
+                record.id
+            );
+        });
     }
 }
+
+/// Background attempts at a recorded block's log entries (one a second).
+const RETRIES: usize = 300;
 
 /// Finishes every block commit a crash or a storage failure left half done.
 /// Run at start, before the tables are read or written.
@@ -435,7 +473,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, a, b) = store_with_two_tables(dir.path()).await;
         let truncated_b = store.latest_version(&b);
-        let committed = commit(&store, block(&a, &b, truncated_b), &lineage())
+        let committed = commit(&store, block(&a, &b, truncated_b), &lineage(), None)
             .await
             .unwrap();
         assert_eq!(committed, 3);
@@ -454,7 +492,7 @@ mod tests {
         let (store, a, b) = store_with_two_tables(dir.path()).await;
         // The block truncated b at an older version than its latest.
         let stale = store.latest_version(&b).map(|v| v - 1);
-        let err = commit(&store, block(&a, &b, stale), &lineage())
+        let err = commit(&store, block(&a, &b, stale), &lineage(), None)
             .await
             .unwrap_err();
         assert!(matches!(err, CatalogError::ConcurrentUpdate(_)), "{err}");
@@ -463,11 +501,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn lock_timeout_bounds_the_wait_for_a_busy_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a, b) = store_with_two_tables(dir.path()).await;
+        // Another writer is committing to b (a replacing write holds its slot).
+        let busy = store.group_committer().lock_table(&b).await;
+        let timeout = Some(std::time::Duration::from_millis(50));
+        let err = commit(&store, block(&a, &b, None), &lineage(), timeout)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, CatalogError::LockTimeout(ref t) if t == "public.b"),
+            "{err}"
+        );
+        assert_eq!((rows(&store, &a).await, rows(&store, &b).await), (1, 1));
+        drop(busy);
+        let committed = commit(&store, block(&a, &b, None), &lineage(), timeout)
+            .await
+            .unwrap();
+        assert_eq!(committed, 3);
+    }
+
+    #[tokio::test]
     async fn a_crash_after_the_commit_point_is_finished_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let (store, a, b) = store_with_two_tables(dir.path()).await;
         let truncated_b = store.latest_version(&b);
-        let prepared = prepare(&store, block(&a, &b, truncated_b), &lineage())
+        let prepared = prepare(&store, block(&a, &b, truncated_b), &lineage(), None)
             .await
             .unwrap();
         // The process dies after a's log entry and before b's.
@@ -488,7 +548,7 @@ mod tests {
     async fn a_crash_before_the_commit_point_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (store, a, b) = store_with_two_tables(dir.path()).await;
-        let prepared = prepare(&store, block(&a, &b, None), &lineage())
+        let prepared = prepare(&store, block(&a, &b, None), &lineage(), None)
             .await
             .unwrap();
         // The record was being written when the process died.

@@ -75,6 +75,10 @@ pub enum CatalogError {
         message: String,
         conflict: bool,
     },
+    /// `lock_timeout` passed while waiting for the right to commit to a
+    /// table another writer was committing to.
+    #[error("canceling statement due to lock timeout (waiting to commit to {0})")]
+    LockTimeout(String),
     #[error("corrupt catalog file {path}: {message}")]
     Corrupt { path: String, message: String },
 }

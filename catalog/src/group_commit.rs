@@ -72,6 +72,10 @@ struct TableQueue {
     /// leader, a block's COMMIT (see [`crate::block_commit`]), a replacing
     /// write.
     slot: Arc<tokio::sync::Mutex<()>>,
+    /// The table as the last leader left it, so the next leader's refresh
+    /// reads only the versions since (not the log from whenever the
+    /// appending statement's table was loaded).
+    latest: Mutex<Option<DeltaTable>>,
 }
 
 /// The right to commit to one table, held until dropped.
@@ -290,16 +294,21 @@ impl GroupCommitter {
         let (plain, sourced): (Vec<Pending>, Vec<Pending>) = group
             .into_iter()
             .partition(|p| p.lineage.source.is_none() && p.lineage.sha256.is_none());
+        let mut base = match lock(&queue.latest).take() {
+            Some(latest) if latest.version() >= table.version() => latest,
+            _ => table.clone(),
+        };
         if !plain.is_empty() {
-            let outcome = commit_group(table, &plain).await;
+            let outcome = commit_group(&mut base, &plain).await;
             for pending in plain {
                 let _ = pending.done.send(outcome.clone());
             }
         }
         for pending in sourced {
-            let outcome = commit_group(table, std::slice::from_ref(&pending)).await;
+            let outcome = commit_group(&mut base, std::slice::from_ref(&pending)).await;
             let _ = pending.done.send(outcome);
         }
+        *lock(&queue.latest) = Some(base);
         result
             .await
             .unwrap_or_else(|_| Err("the commit was abandoned".to_string()))
@@ -330,11 +339,8 @@ impl GroupCommitter {
 /// the rows of small appends go to one new file, written here; the files of
 /// large ones are added as they are. If the commit fails, the file written
 /// here is removed (the others by their appends).
-async fn commit_group(table: &DeltaTable, group: &[Pending]) -> Result<u64, String> {
-    let mut table = table.clone();
-    update_to_latest(&mut table)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn commit_group(table: &mut DeltaTable, group: &[Pending]) -> Result<u64, String> {
+    update_to_latest(table).await.map_err(|e| e.to_string())?;
     let mut written = Vec::new();
     let rows: Vec<&RecordBatch> = group
         .iter()
@@ -345,7 +351,7 @@ async fn commit_group(table: &DeltaTable, group: &[Pending]) -> Result<u64, Stri
         .flatten()
         .collect();
     if !rows.is_empty() {
-        let mut writer = RecordBatchWriter::for_table(&table).map_err(|e| e.to_string())?;
+        let mut writer = RecordBatchWriter::for_table(table).map_err(|e| e.to_string())?;
         let mut outcome = Ok(());
         for batch in rows {
             outcome = writer.write(batch.clone()).await;
@@ -358,13 +364,13 @@ async fn commit_group(table: &DeltaTable, group: &[Pending]) -> Result<u64, Stri
             Err(e) => outcome = outcome.and(Err(e)),
         }
         if let Err(e) = outcome {
-            delete_files(&table, &written).await;
+            delete_files(table, &written).await;
             return Err(e.to_string());
         }
     }
-    let outcome = commit_actions(&table, group, &written).await;
+    let outcome = commit_actions(table, group, &written).await;
     if outcome.is_err() {
-        delete_files(&table, &written).await;
+        delete_files(table, &written).await;
     }
     outcome
 }

@@ -164,6 +164,11 @@ impl LiveDeltaTable {
         Ok(table.clone())
     }
 
+    /// The table as last loaded, without looking for newer commits.
+    pub(crate) async fn loaded_table(&self) -> DeltaTable {
+        self.table.lock().await.clone()
+    }
+
     /// The provider of the latest committed version.
     async fn latest(&self) -> Result<Arc<dyn TableProvider>> {
         let mut table = self.table.lock().await;
@@ -279,7 +284,10 @@ impl TableProvider for LiveDeltaTable {
             let sink = AppendSink {
                 ident: self.ident.clone(),
                 schema: self.schema.clone(),
-                table: self.latest_table().await?,
+                // An append needs the table's schema and place, not its
+                // latest files: the group's leader commits on top of the
+                // latest version (one log refresh per group, not per INSERT).
+                table: self.loaded_table().await,
                 appends: self.appends.clone(),
                 user,
             };

@@ -593,6 +593,13 @@ impl DeltaTableStore {
             }
             std::fs::create_dir_all(&dir).map_err(|e| CatalogError::io(&dir, e))?;
         }
+        if mode == WriteMode::Append {
+            // An append needs the table's schema and place: the loaded
+            // table will do (its commit refreshes to the latest version).
+            if let Some(live) = self.provider(ident).await? {
+                return Ok(live.loaded_table().await);
+            }
+        }
         let url = self.dir.table_url(&ident.schema, &ident.table)?;
         if exists {
             Ok(deltalake::open_table(url).await?)

@@ -15,6 +15,7 @@
 //! staged rows of the session that plans the scan or the insert.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -360,7 +361,9 @@ impl UncommittedWrites {
     /// or none, crash included (see [`crate::block_commit`]); a table
     /// dropped meanwhile, or truncated here and committed to by another
     /// session since, fails it before anything commits.
-    pub async fn commit(&self) -> Result<u64, CatalogError> {
+    /// `lock_timeout` bounds the wait for tables other writers are
+    /// committing to (`55P03` past it; nothing commits).
+    pub async fn commit(&self, lock_timeout: Option<Duration>) -> Result<u64, CatalogError> {
         let tables = {
             let mut staged = self.lock();
             let mut idents: Vec<TableIdent> = Vec::new();
@@ -421,7 +424,7 @@ impl UncommittedWrites {
                         truncated_at: truncation.map(|(version, _)| version),
                     })
                     .collect();
-                block_commit::commit(&self.store, tables, &lineage).await
+                block_commit::commit(&self.store, tables, &lineage, lock_timeout).await
             }
         }
     }
@@ -579,7 +582,7 @@ mod tests {
         let kept = create("kept").await;
         writes.created(&kept);
         writes.stage(&kept, &schema, vec![batch(&[7, 8])]).unwrap();
-        assert_eq!(writes.commit().await.unwrap(), 2);
+        assert_eq!(writes.commit(None).await.unwrap(), 2);
         assert!(writes.discard().is_empty());
         assert!(store.table_exists(&kept));
         let table = store.open(&kept).await.unwrap().unwrap();
@@ -610,7 +613,7 @@ mod tests {
         writes.truncate(&t, &schema).await.unwrap();
         writes.stage(&t, &schema, vec![batch(&[3, 4])]).unwrap();
         // COMMIT replaces the table's rows with those staged after TRUNCATE.
-        assert_eq!(writes.commit().await.unwrap(), 2);
+        assert_eq!(writes.commit(None).await.unwrap(), 2);
         let table = store.open(&t).await.unwrap().unwrap();
         assert_eq!(store.row_count(&table).unwrap(), 2);
         // DROP in a block: the rows staged before it are gone; a mark taken

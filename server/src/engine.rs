@@ -118,7 +118,7 @@ pub async fn execute(
             // The block's rows become one Delta commit per table; if that
             // fails, the block ends as rolled back and the client is told.
             let written = if committed {
-                session.writes.commit().await
+                session.writes.commit(session.lock_timeout()).await
             } else {
                 Ok(0)
             };

@@ -118,6 +118,7 @@ fn catalog_sqlstate(e: &CatalogError) -> &'static str {
         CatalogError::Corrupt { .. } => "XX001",
         CatalogError::UncommittedTooLarge { .. } => "54000",
         CatalogError::ConcurrentUpdate(_) => "40001",
+        CatalogError::LockTimeout(_) => "55P03",
         CatalogError::CommitFailed { conflict: true, .. } => "40001",
         CatalogError::CommitFailed {
             conflict: false, ..

@@ -148,6 +148,11 @@ impl Session {
         self.with_settings(|s| s.timeout("statement_timeout"))
     }
 
+    /// The `lock_timeout` in force, if any.
+    pub fn lock_timeout(&self) -> Option<std::time::Duration> {
+        self.with_settings(|s| s.timeout("lock_timeout"))
+    }
+
     /// Runs `f` on the settings; a poisoned lock (a panic elsewhere) still
     /// yields the data, since settings have no invariants to break.
     pub fn with_settings<T>(&self, f: impl FnOnce(&mut Settings) -> T) -> T {

@@ -502,6 +502,55 @@ async fn statement_timeout_stops_a_long_query() {
 }
 
 #[tokio::test]
+async fn lock_timeout_bounds_a_commit_waiting_for_a_busy_table() {
+    let server = TestServer::start();
+    let writer = server.client().await;
+    let block = server.client().await;
+    writer
+        .simple_query("CREATE TABLE busy (x bigint); CREATE TABLE calm (x bigint)")
+        .await
+        .unwrap();
+    // A replacing write holds `busy` while it streams its rows.
+    let replace = tokio::spawn(async move {
+        writer
+            .simple_query(
+                "CREATE OR REPLACE TABLE busy AS SELECT v AS x FROM generate_series(1, 4000000) t(v)",
+            )
+            .await
+            .map(|_| ())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    block
+        .simple_query(
+            "SET lock_timeout = '200ms'; BEGIN; INSERT INTO busy VALUES (-1); INSERT INTO calm VALUES (-1)",
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = block
+        .simple_query("COMMIT")
+        .await
+        .expect_err("busy is held");
+    assert_eq!(sqlstate(&err), "55P03", "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    replace.await.unwrap().unwrap();
+    // Nothing of the block committed, in either table.
+    assert_eq!(
+        simple_rows(
+            &block,
+            "SELECT count(*) FROM busy WHERE x < 0 UNION ALL SELECT count(*) FROM calm"
+        )
+        .await
+        .unwrap(),
+        vec![vec!["0"], vec!["0"]]
+    );
+}
+
+#[tokio::test]
 async fn a_client_that_goes_away_stops_its_query() {
     let server = TestServer::start();
     let pid = server.pid().expect("running");

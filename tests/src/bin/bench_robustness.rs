@@ -15,7 +15,8 @@
 //!    generated rows with `memory_limit = 512MB`: seconds, the result checked.
 //!
 //! Usage: `LAKEHOUSE_BIN=<release binary> cargo run --release -p lakehouse-tests
-//! --bin bench-robustness [clients] [seconds] [rows]`. PostgreSQL is reached as
+//! --bin bench-robustness [clients] [seconds] [rows]` (0 seconds skips the
+//! loads, 0 rows the memory and spilling runs). PostgreSQL is reached as
 //! `PGUSER` (default postgres) on `PGDATABASE` (default test).
 
 use std::collections::BTreeMap;
@@ -240,7 +241,10 @@ async fn main() {
     if seconds > 0 {
         mixed_load_on_both(clients, run, &pg_conn).await;
     }
-    memory_and_spilling(rows, &pg_conn).await;
+    // 2-3. Memory budget and spilling (0 rows skips them).
+    if rows > 0 {
+        memory_and_spilling(rows, &pg_conn).await;
+    }
 }
 
 async fn mixed_load_on_both(clients: usize, run: Duration, pg_conn: &str) {
