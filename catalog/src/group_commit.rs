@@ -30,6 +30,7 @@ use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TablePropertiesExt;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -420,9 +421,15 @@ pub(crate) async fn commit_to_log(
     // Past this await the log holds the commit (or nothing was written).
     let committed = prepared.await.map_err(|e| e.to_string())?;
     let version = committed.version;
-    if let Err(e) = committed.await {
-        // Checkpoint or log cleanup: the rows are committed all the same.
-        tracing::warn!("after committing version {version}: {e}");
+    // The post-commit hook reloads the table's whole file list, then writes
+    // a checkpoint if one is due: run it only then (a reload per commit made
+    // every commit slower as the table grew).
+    let interval = snapshot.table_config().checkpoint_interval().get();
+    if (version + 1).is_multiple_of(interval)
+        && let Err(e) = committed.await
+    {
+        // The rows are committed all the same.
+        tracing::warn!("checkpoint after version {version}: {e}");
     }
     Ok(version)
 }
