@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::data_dir::{DataDir, write_atomically};
-use crate::group_commit::{CommitSlot, WrittenFiles, commit_to_log, delete_files};
+use crate::group_commit::{CommitSlot, WrittenFiles, commit_to_log};
 use crate::table_store::update_to_latest;
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent};
 
@@ -367,7 +367,7 @@ fn table_id(table: &DeltaTable) -> Result<String, CatalogError> {
 /// Removes every written file: the block will not commit.
 async fn discard(written: Vec<(WrittenFiles, Option<i64>)>) {
     for (files, _) in written {
-        delete_files(&files.table, &files.adds).await;
+        files.discard().await;
     }
 }
 

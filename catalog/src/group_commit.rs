@@ -503,7 +503,7 @@ fn is_conflict(message: &str) -> bool {
 }
 
 /// Removes files an append wrote but never committed.
-pub(crate) async fn delete_files(table: &DeltaTable, adds: &[Add]) {
+async fn delete_files(table: &DeltaTable, adds: &[Add]) {
     let store = table.object_store();
     for add in adds {
         let path = Path::parse(&add.path).unwrap_or_else(|_| Path::from(add.path.as_str()));

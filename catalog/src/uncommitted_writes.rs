@@ -53,7 +53,7 @@ enum ResetKind {
     /// `TRUNCATE`: the committed rows, as of `version`, are gone for this
     /// session; COMMIT replaces the table's rows with those staged after,
     /// if nobody committed to it meanwhile.
-    Truncated { version: i64, schema: SchemaRef },
+    Truncated { version: i64 },
     /// `DROP TABLE` (or `CREATE OR REPLACE`): rows staged after belong to
     /// the table made again under the name.
     Dropped,
@@ -90,9 +90,9 @@ impl Staged {
     }
 
     /// `ident`'s latest reset, if it is a TRUNCATE.
-    fn truncation(&self, ident: &TableIdent) -> Option<(i64, SchemaRef)> {
+    fn truncation(&self, ident: &TableIdent) -> Option<i64> {
         match &self.reset(ident)?.kind {
-            ResetKind::Truncated { version, schema } => Some((*version, schema.clone())),
+            ResetKind::Truncated { version } => Some(*version),
             ResetKind::Dropped => None,
         }
     }
@@ -254,8 +254,7 @@ impl UncommittedWrites {
         {
             let mut staged = self.lock();
             if staged.open {
-                let schema = schema.clone();
-                staged.push_reset(ident, ResetKind::Truncated { version, schema });
+                staged.push_reset(ident, ResetKind::Truncated { version });
                 return Ok(());
             }
         }
@@ -393,15 +392,8 @@ impl UncommittedWrites {
             staged.writes.clear();
             tables
         };
-        for (ident, _, truncation) in &tables {
-            match (self.store.latest_version(ident), truncation) {
-                (None, _) => return Err(CatalogError::TableNotFound(ident.table.clone())),
-                (Some(latest), Some((version, _))) if latest != *version => {
-                    return Err(CatalogError::ConcurrentUpdate(ident.to_string()));
-                }
-                _ => {}
-            }
-        }
+        // A table dropped meanwhile, or truncated here and committed to since,
+        // is found by the commit itself (under the table's slot).
         let lineage = self.lineage("transaction");
         match tables.as_slice() {
             [] => Ok(0),
@@ -418,10 +410,10 @@ impl UncommittedWrites {
             _ => {
                 let tables = tables
                     .into_iter()
-                    .map(|(ident, batches, truncation)| BlockTable {
+                    .map(|(ident, batches, truncated_at)| BlockTable {
                         ident,
                         batches,
-                        truncated_at: truncation.map(|(version, _)| version),
+                        truncated_at,
                     })
                     .collect();
                 block_commit::commit(&self.store, tables, &lineage, lock_timeout).await
