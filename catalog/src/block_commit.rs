@@ -37,7 +37,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::data_dir::{DataDir, write_atomically};
-use crate::group_commit::{CommitSlot, WrittenFiles, commit_to_log};
+use crate::delta_commit::commit_to_log;
+use crate::group_commit::{CommitSlot, GroupCommitter, WrittenFiles};
 use crate::table_store::update_to_latest;
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent};
 
@@ -184,7 +185,7 @@ impl Prepared {
         let outcome = store
             .group_committer()
             .publish_epoch()
-            .publish(apply(&self.record, &self.tables))
+            .publish(apply(&self.record, &self.tables, store.group_committer()))
             .await;
         drop(self.slots);
         let Err(e) = outcome else {
@@ -200,7 +201,11 @@ impl Prepared {
             for _ in 0..RETRIES {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 let epoch = store.group_committer().publish_epoch();
-                if epoch.publish(apply(&record, &tables)).await.is_ok() {
+                if epoch
+                    .publish(apply(&record, &tables, store.group_committer()))
+                    .await
+                    .is_ok()
+                {
                     remove_record(&path);
                     tracing::info!("block commit {} finished", record.id);
                     return;
@@ -253,7 +258,7 @@ pub async fn recover(store: &DeltaTableStore) -> Result<usize, CatalogError> {
                 }
             }
         }
-        apply(&record, &tables)
+        apply(&record, &tables, store.group_committer())
             .await
             .map_err(|message| CatalogError::CommitFailed {
                 table: record
@@ -308,7 +313,11 @@ async fn recorded_table(
 }
 
 /// Writes the log entry of each recorded table that does not have it yet.
-async fn apply(record: &CommitRecord, tables: &[Option<DeltaTable>]) -> Result<(), String> {
+async fn apply(
+    record: &CommitRecord,
+    tables: &[Option<DeltaTable>],
+    appends: &GroupCommitter,
+) -> Result<(), String> {
     for (entry, table) in record.tables.iter().zip(tables) {
         // None: dropped since (see `recover`).
         let Some(table) = table else { continue };
@@ -339,7 +348,20 @@ async fn apply(record: &CommitRecord, tables: &[Option<DeltaTable>]) -> Result<(
             partition_by: None,
             predicate: None,
         };
-        commit_to_log(&table, actions, record.metadata.clone(), operation).await?;
+        // The table is at the log's end: its entry goes right after.
+        let after = table.version().unwrap_or(entry.base_version);
+        let version = commit_to_log(
+            &table,
+            Some(after + 1),
+            actions,
+            record.metadata.clone(),
+            operation,
+        )
+        .await?;
+        if entry.removes.is_empty() {
+            let ident = TableIdent::new(&entry.schema, &entry.table);
+            appends.appended(&ident, after, version);
+        }
     }
     Ok(())
 }
@@ -532,7 +554,9 @@ mod tests {
             .unwrap();
         // The process dies after a's log entry and before b's.
         let only_a = vec![prepared.tables[0].clone(), None];
-        apply(&prepared.record, &only_a).await.unwrap();
+        apply(&prepared.record, &only_a, store.group_committer())
+            .await
+            .unwrap();
         drop(prepared);
         assert_eq!((rows(&store, &a).await, rows(&store, &b).await), (3, 1));
         // The next start finishes b, and does not add a's rows twice.

@@ -27,22 +27,17 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use deltalake::DeltaTable;
-use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::table::config::TablePropertiesExt;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use tokio::sync::oneshot;
 
+use crate::delta_commit::AppendBase;
 use crate::lineage::Lineage;
-use crate::table_store::update_to_latest;
 use crate::{CatalogError, TableIdent};
-
-/// Attempts a leader makes against versions other writers took meanwhile.
-const COMMIT_RETRIES: usize = 100;
 
 /// Appends smaller than this (in memory) hand their rows to the group: the
 /// leader writes one file for all of them, instead of one file per
@@ -73,10 +68,9 @@ struct TableQueue {
     /// leader, a block's COMMIT (see [`crate::block_commit`]), a replacing
     /// write.
     slot: Arc<tokio::sync::Mutex<()>>,
-    /// The table as the last leader left it, so the next leader's refresh
-    /// reads only the versions since (not the log from whenever the
-    /// appending statement's table was loaded).
-    latest: Mutex<Option<DeltaTable>>,
+    /// Where the last committer left the table's log, so the next one
+    /// appends without replaying it (see [`AppendBase`]).
+    base: Mutex<Option<AppendBase>>,
 }
 
 /// The right to commit to one table, held until dropped.
@@ -295,10 +289,7 @@ impl GroupCommitter {
         let (plain, sourced): (Vec<Pending>, Vec<Pending>) = group
             .into_iter()
             .partition(|p| p.lineage.source.is_none() && p.lineage.sha256.is_none());
-        let mut base = match lock(&queue.latest).take() {
-            Some(latest) if latest.version() >= table.version() => latest,
-            _ => table.clone(),
-        };
+        let mut base = queue.take_base(table);
         if !plain.is_empty() {
             let outcome = commit_group(&mut base, &plain).await;
             for pending in plain {
@@ -309,7 +300,7 @@ impl GroupCommitter {
             let outcome = commit_group(&mut base, std::slice::from_ref(&pending)).await;
             let _ = pending.done.send(outcome);
         }
-        *lock(&queue.latest) = Some(base);
+        *lock(&queue.base) = Some(base);
         result
             .await
             .unwrap_or_else(|_| Err("the commit was abandoned".to_string()))
@@ -325,6 +316,15 @@ impl GroupCommitter {
         self.queue(ident).slot.clone().lock_owned().await
     }
 
+    /// Records that the holder of `ident`'s slot appended `version` to a
+    /// log that ended at `after`, so the next group need not reload the
+    /// table to find it.
+    pub(crate) fn appended(&self, ident: &TableIdent, after: u64, version: u64) {
+        if let Some(base) = lock(&self.queue(ident).base).as_mut() {
+            base.appended(after, version);
+        }
+    }
+
     /// When blocks that wrote several tables become visible.
     pub(crate) fn publish_epoch(&self) -> &PublishEpoch {
         &self.epoch
@@ -336,12 +336,23 @@ impl GroupCommitter {
     }
 }
 
-/// One Delta commit of every queued append, against the latest version:
-/// the rows of small appends go to one new file, written here; the files of
-/// large ones are added as they are. If the commit fails, the file written
-/// here is removed (the others by their appends).
-async fn commit_group(table: &mut DeltaTable, group: &[Pending]) -> Result<u64, String> {
-    update_to_latest(table).await.map_err(|e| e.to_string())?;
+impl TableQueue {
+    /// The base the last committer left, or `table` if that is newer.
+    fn take_base(&self, table: &DeltaTable) -> AppendBase {
+        match lock(&self.base).take() {
+            Some(base) if Some(base.version()) >= table.version() => base,
+            _ => AppendBase::new(table.clone()),
+        }
+    }
+}
+
+/// One Delta commit of every queued append, as the next version: the rows
+/// of small appends go to one new file, written here; the files of large
+/// ones are added as they are. If the commit fails, the file written here
+/// is removed (the others by their appends).
+async fn commit_group(base: &mut AppendBase, group: &[Pending]) -> Result<u64, String> {
+    base.catch_up().await?;
+    let table = base.table();
     let mut written = Vec::new();
     let rows: Vec<&RecordBatch> = group
         .iter()
@@ -369,16 +380,17 @@ async fn commit_group(table: &mut DeltaTable, group: &[Pending]) -> Result<u64, 
             return Err(e.to_string());
         }
     }
-    let outcome = commit_actions(table, group, &written).await;
+    let table = table.clone();
+    let outcome = commit_actions(base, group, &written).await;
     if outcome.is_err() {
-        delete_files(table, &written).await;
+        delete_files(&table, &written).await;
     }
     outcome
 }
 
 /// The commit itself: `written` plus the files of the group's large appends.
 async fn commit_actions(
-    table: &DeltaTable,
+    base: &mut AppendBase,
     group: &[Pending],
     written: &[Add],
 ) -> Result<u64, String> {
@@ -398,40 +410,7 @@ async fn commit_actions(
         partition_by: None,
         predicate: None,
     };
-    commit_to_log(table, actions, group_metadata(group), operation).await
-}
-
-/// Writes one log entry of `actions` on top of `table`'s snapshot (retrying
-/// against versions other writers took meanwhile); returns its version.
-pub(crate) async fn commit_to_log(
-    table: &DeltaTable,
-    actions: Vec<Action>,
-    metadata: HashMap<String, serde_json::Value>,
-    operation: DeltaOperation,
-) -> Result<u64, String> {
-    let snapshot = table.snapshot().map_err(|e| e.to_string())?;
-    let prepared = CommitBuilder::default()
-        .with_actions(actions)
-        .with_app_metadata(metadata)
-        .with_max_retries(COMMIT_RETRIES)
-        .build(Some(snapshot), table.log_store(), operation)
-        .into_prepared_commit_future()
-        .await
-        .map_err(|e| e.to_string())?;
-    // Past this await the log holds the commit (or nothing was written).
-    let committed = prepared.await.map_err(|e| e.to_string())?;
-    let version = committed.version;
-    // The post-commit hook reloads the table's whole file list, then writes
-    // a checkpoint if one is due: run it only then (a reload per commit made
-    // every commit slower as the table grew).
-    let interval = snapshot.table_config().checkpoint_interval().get();
-    if (version + 1).is_multiple_of(interval)
-        && let Err(e) = committed.await
-    {
-        // The rows are committed all the same.
-        tracing::warn!("checkpoint after version {version}: {e}");
-    }
-    Ok(version)
+    base.append(actions, group_metadata(group), operation).await
 }
 
 /// The commit's lineage: the appends' own when there is one, else the

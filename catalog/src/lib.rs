@@ -20,6 +20,7 @@ mod append_only_table;
 pub mod block_commit;
 mod catalog_provider;
 mod data_dir;
+mod delta_commit;
 mod error;
 mod group_commit;
 pub mod information_schema;

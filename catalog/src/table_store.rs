@@ -806,7 +806,7 @@ impl DeltaTableStore {
 pub(crate) async fn update_to_latest(table: &mut DeltaTable) -> Result<(), DeltaTableError> {
     use object_store::ObjectStoreExt;
     if let Some(version) = table.version() {
-        let next = object_store::path::Path::from(format!("_delta_log/{:020}.json", version + 1));
+        let next = crate::delta_commit::log_entry_path(version + 1);
         if let Err(object_store::Error::NotFound { .. }) = table.object_store().head(&next).await {
             return Ok(());
         }
