@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::data_dir::{DataDir, write_atomically};
-use crate::delta_commit::commit_to_log;
+use crate::delta_commit::{commit_to_log, log_entry_path};
 use crate::group_commit::{CommitSlot, GroupCommitter, WrittenFiles};
 use crate::table_store::update_to_latest;
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent};
@@ -288,19 +288,36 @@ async fn recorded_table(
     if !store.table_exists(&ident) {
         return Err(CatalogError::TableNotFound(ident.table.clone()));
     }
-    update_to_latest(&mut files.table).await?;
-    let snapshot = files.table.snapshot()?;
-    let base_version = snapshot.version();
-    let removes = match truncated_at {
-        Some(version) if u64::try_from(version).ok() != Some(base_version) => {
-            return Err(CatalogError::ConcurrentUpdate(ident.to_string()));
+    let (base_version, removes) = match truncated_at {
+        // An append needs only where the log ends and the latest metadata.
+        None => {
+            let appends = store.group_committer();
+            let mut base = appends.take_base(&ident, &files.table);
+            let caught_up = base.catch_up().await;
+            files.table = base.table().clone();
+            let version = base.version();
+            appends.put_base(&ident, base);
+            caught_up.map_err(|message| CatalogError::CommitFailed {
+                table: ident.to_string(),
+                conflict: false,
+                message,
+            })?;
+            (version, Vec::new())
         }
-        Some(_) => snapshot
-            .log_data()
-            .iter()
-            .map(|file| file.remove_action(true))
-            .collect(),
-        None => Vec::new(),
+        // A truncation removes every file of the version it read.
+        Some(version) => {
+            update_to_latest(&mut files.table).await?;
+            let snapshot = files.table.snapshot()?;
+            if u64::try_from(version).ok() != Some(snapshot.version()) {
+                return Err(CatalogError::ConcurrentUpdate(ident.to_string()));
+            }
+            let removes = snapshot
+                .log_data()
+                .iter()
+                .map(|file| file.remove_action(true))
+                .collect();
+            (snapshot.version(), removes)
+        }
     };
     Ok(RecordedTable {
         schema: ident.schema,
@@ -321,12 +338,19 @@ async fn apply(
     for (entry, table) in record.tables.iter().zip(tables) {
         // None: dropped since (see `recover`).
         let Some(table) = table else { continue };
+        // Nothing after the version the block read: its entry goes right
+        // after, with no reload of the table. Else a crash or a failure may
+        // have written it already, and others may have committed since.
+        let mut after = entry.base_version;
         let mut table = table.clone();
-        update_to_latest(&mut table)
-            .await
-            .map_err(|e| e.to_string())?;
-        if has_entry(&table, entry.base_version, &record.id).await? {
-            continue;
+        if !is_free(&table, after + 1).await? {
+            update_to_latest(&mut table)
+                .await
+                .map_err(|e| e.to_string())?;
+            if has_entry(&table, entry.base_version, &record.id).await? {
+                continue;
+            }
+            after = table.version().unwrap_or(after);
         }
         let mode = if entry.removes.is_empty() {
             SaveMode::Append
@@ -348,8 +372,6 @@ async fn apply(
             partition_by: None,
             predicate: None,
         };
-        // The table is at the log's end: its entry goes right after.
-        let after = table.version().unwrap_or(entry.base_version);
         let version = commit_to_log(
             &table,
             Some(after + 1),
@@ -364,6 +386,16 @@ async fn apply(
         }
     }
     Ok(())
+}
+
+/// Whether the log has no entry `version` yet.
+async fn is_free(table: &DeltaTable, version: u64) -> Result<bool, String> {
+    use object_store::ObjectStoreExt;
+    match table.object_store().head(&log_entry_path(version)).await {
+        Ok(_) => Ok(false),
+        Err(object_store::Error::NotFound { .. }) => Ok(true),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Whether a version after `base` carries block `id`'s entry.

@@ -316,6 +316,18 @@ impl GroupCommitter {
         self.queue(ident).slot.clone().lock_owned().await
     }
 
+    /// Where the last commit to `ident` left its log (see [`AppendBase`]),
+    /// or `loaded` if that is newer. For the holder of the table's slot,
+    /// who gives it back with [`Self::put_base`].
+    pub(crate) fn take_base(&self, ident: &TableIdent, loaded: &DeltaTable) -> AppendBase {
+        self.queue(ident).take_base(loaded)
+    }
+
+    /// Leaves `base` for the next commit to `ident`.
+    pub(crate) fn put_base(&self, ident: &TableIdent, base: AppendBase) {
+        *lock(&self.queue(ident).base) = Some(base);
+    }
+
     /// Records that the holder of `ident`'s slot appended `version` to a
     /// log that ended at `after`, so the next group need not reload the
     /// table to find it.
