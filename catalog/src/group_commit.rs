@@ -35,6 +35,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use tokio::sync::oneshot;
 
+use crate::compaction::CompactionSchedule;
 use crate::delta_commit::AppendBase;
 use crate::lineage::Lineage;
 use crate::{CatalogError, TableIdent};
@@ -71,6 +72,8 @@ struct TableQueue {
     /// Where the last committer left the table's log, so the next one
     /// appends without replaying it (see [`AppendBase`]).
     base: Mutex<Option<AppendBase>>,
+    /// Merges the small files the groups' commits leave behind.
+    compaction: CompactionSchedule,
 }
 
 /// The right to commit to one table, held until dropped.
@@ -292,12 +295,18 @@ impl GroupCommitter {
         let mut base = queue.take_base(table);
         if !plain.is_empty() {
             let outcome = commit_group(&mut base, &plain).await;
+            if outcome.is_ok() {
+                queue.compaction.committed(base.table());
+            }
             for pending in plain {
                 let _ = pending.done.send(outcome.clone());
             }
         }
         for pending in sourced {
             let outcome = commit_group(&mut base, std::slice::from_ref(&pending)).await;
+            if outcome.is_ok() {
+                queue.compaction.committed(base.table());
+            }
             let _ = pending.done.send(outcome);
         }
         *lock(&queue.base) = Some(base);

@@ -19,6 +19,7 @@
 mod append_only_table;
 pub mod block_commit;
 mod catalog_provider;
+mod compaction;
 mod data_dir;
 mod delta_commit;
 mod error;

@@ -45,7 +45,9 @@ pub struct Config {
     pub scram_iterations: u32,
     /// Rows per Arrow batch when ingesting files (`ingest_batch_rows`).
     pub ingest_batch_rows: usize,
-    /// Log filter in `tracing` syntax, e.g. `info` or `lakehouse=debug` (`log`).
+    /// Log filter in `tracing` syntax, e.g. `info` or `lakehouse=debug`
+    /// (`log`). A bare level applies to lakehouse's own lines; dependencies
+    /// log at `warn` unless named (see [`Config::log_filter`]).
     pub log: String,
     /// Directory the model files are fetched into (`models_dir`).
     pub models_dir: PathBuf,
@@ -109,6 +111,22 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// The `tracing` filter `log` stands for: a bare level (`info`) sets
+    /// lakehouse's own crates to it and keeps dependencies (delta-rs logs
+    /// several INFO lines per commit) at `warn`; anything else is taken as
+    /// written.
+    pub fn log_filter(&self) -> String {
+        let log = self.log.trim();
+        let bare_level = ["error", "warn", "info", "debug", "trace", "off"]
+            .iter()
+            .any(|level| log.eq_ignore_ascii_case(level));
+        if bare_level {
+            format!("warn,lakehouse={log}")
+        } else {
+            log.to_string()
+        }
+    }
+
     /// Loads defaults, then `file` (if any), then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let env: HashMap<String, String> = std::env::vars().collect();
@@ -392,6 +410,20 @@ mod tests {
         let text = include_str!("../lakehouse.toml");
         let parsed = Config::from_toml_str(text).expect("documented file parses");
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn a_bare_log_level_keeps_dependencies_at_warn() {
+        let with = |log: &str| Config {
+            log: log.to_string(),
+            ..Config::default()
+        };
+        assert_eq!(with("info").log_filter(), "warn,lakehouse=info");
+        assert_eq!(with("DEBUG").log_filter(), "warn,lakehouse=DEBUG");
+        assert_eq!(
+            with("info,deltalake_core=debug").log_filter(),
+            "info,deltalake_core=debug"
+        );
     }
 
     #[test]

@@ -134,6 +134,33 @@ impl FieldSink for CopyLineEncoder {
     }
 }
 
+/// The CSV header sent in front of the first row, in the same CopyData
+/// message: pgwire counts every CopyData message as a row for the `COPY n`
+/// tag, and `COPY (SELECT ...) TO STDOUT WITH (HEADER)` of 2 rows said
+/// `COPY 3`. With no rows the header goes alone and the tag says `COPY 1`.
+pub fn header_with_first_row<S>(
+    header: Option<CopyData>,
+    rows: S,
+) -> impl futures::Stream<Item = PgWireResult<CopyData>>
+where
+    S: futures::Stream<Item = PgWireResult<CopyData>> + Unpin,
+{
+    use futures::StreamExt;
+    futures::stream::unfold((rows, header), |(mut rows, header)| async move {
+        match (rows.next().await, header) {
+            (Some(Ok(row)), Some(header)) => {
+                let mut joined = BytesMut::with_capacity(header.data.len() + row.data.len());
+                joined.extend_from_slice(&header.data);
+                joined.extend_from_slice(&row.data);
+                Some((Ok(CopyData::new(joined.freeze())), (rows, None)))
+            }
+            (Some(item), _) => Some((item, (rows, None))),
+            (None, Some(header)) => Some((Ok(header), (rows, None))),
+            (None, None) => None,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -282,8 +282,8 @@ fn copy_out_response(
         cancellable(encoded, cancelled),
         statement.to_string(),
     ));
-    let data = stream::iter(header.map(Ok)).chain(data);
-    Response::CopyOut(CopyResponse::new(0, columns, data))
+    let data = crate::copy_out::header_with_first_row(header, Box::pin(data));
+    Response::CopyOut(CopyResponse::new(0, columns, Box::pin(data)))
 }
 
 /// One item per element of each encoded batch; an error ends the stream.

@@ -30,6 +30,7 @@ mod session;
 mod settings;
 mod statement;
 mod transaction;
+mod unimplemented_clauses;
 
 pub use error::{ServerError, ServerResult};
 pub use server::{ServerState, StartError, bind, serve};

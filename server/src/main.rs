@@ -12,7 +12,12 @@ use lakehouse_server::{ServerState, bind, serve};
 #[command(
     name = "lakehouse",
     version,
-    about = "PostgreSQL-compatible SQL server over a Delta Lake"
+    about = "PostgreSQL-compatible SQL server over a Delta Lake",
+    after_help = "Environment:\n  \
+        LAKEHOUSE_PASSWORD   password of the admin role created at the first start \
+        (without it one is generated and printed once)\n  \
+        LAKEHOUSE_<KEY>      overrides any key of the configuration file, \
+        e.g. LAKEHOUSE_LISTEN=127.0.0.1:6000, LAKEHOUSE_MEMORY_LIMIT=2GB"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,9 +65,11 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_new(config.log_filter())
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lakehouse=info")),
         )
+        // Colour codes only for a person reading a terminal, not in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     // The wire (messages, logins, cancel requests) and query execution run on

@@ -482,6 +482,7 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
             ));
         }
         Statement::CreateTable(mut ct) => {
+            crate::unimplemented_clauses::refuse_in_create_table(&ct)?;
             let constraints = DeclaredConstraints::take_from(&mut ct)?;
             Command::CreateTable {
                 statement: Box::new(Statement::CreateTable(ct)),

@@ -413,7 +413,8 @@ pub struct SltError(pub tokio_postgres::Error);
 impl std::fmt::Display for SltError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0.as_db_error() {
-            Some(db) => write!(f, "{}", db.message()),
+            // The SQLSTATE too, so a `statement error` can pin it.
+            Some(db) => write!(f, "{} (SQLSTATE {})", db.message(), db.code().code()),
             None => write!(f, "{}", self.0),
         }
     }

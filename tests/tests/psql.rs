@@ -85,13 +85,15 @@ fn psql_walkthrough() {
         ],
     );
     assert!(out.contains("COPY 1"), "{out}");
-    run(
+    let out = run(
         &server,
         &[
             "-c",
             "\\copy (SELECT * FROM people ORDER BY id) TO 'out.csv' WITH (FORMAT csv, HEADER true)",
         ],
     );
+    // The header is not a row (PostgreSQL says COPY 3 here too).
+    assert_eq!(out.trim(), "COPY 3", "{out}");
     let written = std::fs::read_to_string(server.work_dir.join("out.csv")).unwrap();
     assert_eq!(
         written,
