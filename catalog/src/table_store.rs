@@ -811,5 +811,21 @@ pub(crate) async fn update_to_latest(table: &mut DeltaTable) -> Result<(), Delta
             return Ok(());
         }
     }
-    table.update_state().await
+    // A directory listing is not a snapshot: one that runs while writers
+    // add log files can return version n+2 and miss n+1, created just
+    // before it, and the kernel refuses the gap. The file is there by the
+    // time the log is listed again.
+    let mut attempts = 0;
+    loop {
+        match table.update_state().await {
+            Err(e) if attempts < LISTING_RETRIES && e.to_string().contains("contiguous") => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2 * attempts)).await;
+            }
+            outcome => return outcome,
+        }
+    }
 }
+
+/// Listings of a table's log [`update_to_latest`] tries before giving up.
+const LISTING_RETRIES: u64 = 5;
