@@ -343,6 +343,7 @@ async fn apply(
         // have written it already, and others may have committed since.
         let mut after = entry.base_version;
         let mut table = table.clone();
+        let mut removes = entry.removes.clone();
         if !is_free(&table, after + 1).await? {
             update_to_latest(&mut table)
                 .await
@@ -351,16 +352,27 @@ async fn apply(
                 continue;
             }
             after = table.version().unwrap_or(after);
+            if !removes.is_empty() {
+                // A truncation empties the table as it is now: a compaction
+                // (no rows changed, and it does not wait for the table's
+                // slot) may have replaced the files the block read by
+                // others holding the same rows.
+                removes = table
+                    .snapshot()
+                    .map_err(|e| e.to_string())?
+                    .log_data()
+                    .iter()
+                    .map(|file| file.remove_action(true))
+                    .collect();
+            }
         }
         let mode = if entry.removes.is_empty() {
             SaveMode::Append
         } else {
             SaveMode::Overwrite
         };
-        let actions: Vec<Action> = entry
-            .removes
-            .iter()
-            .cloned()
+        let actions: Vec<Action> = removes
+            .into_iter()
             .map(Action::Remove)
             .chain(entry.adds.iter().cloned().map(Action::Add))
             .collect();
