@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::data_dir::{DataDir, write_atomically};
-use crate::delta_commit::{commit_to_log, log_entry_path};
+use crate::delta_commit::{commit_to_log, has_log_entry};
 use crate::group_commit::{CommitSlot, GroupCommitter, WrittenFiles};
 use crate::table_store::update_to_latest;
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent};
@@ -344,7 +344,10 @@ async fn apply(
         let mut after = entry.base_version;
         let mut table = table.clone();
         let mut removes = entry.removes.clone();
-        if !is_free(&table, after + 1).await? {
+        if has_log_entry(&table, after + 1)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             update_to_latest(&mut table)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -398,16 +401,6 @@ async fn apply(
         }
     }
     Ok(())
-}
-
-/// Whether the log has no entry `version` yet.
-async fn is_free(table: &DeltaTable, version: u64) -> Result<bool, String> {
-    use object_store::ObjectStoreExt;
-    match table.object_store().head(&log_entry_path(version)).await {
-        Ok(_) => Ok(false),
-        Err(object_store::Error::NotFound { .. }) => Ok(true),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// Whether a version after `base` carries block `id`'s entry.

@@ -57,9 +57,9 @@ impl AppendBase {
     /// else committed; a reload of the table (its metadata may have
     /// changed) when someone did.
     pub(crate) async fn catch_up(&mut self) -> Result<(), String> {
-        let next = log_entry_path(self.version + 1);
-        match self.table.object_store().head(&next).await {
-            Err(object_store::Error::NotFound { .. }) => Ok(()),
+        // On a failed lookup, reload: that says what is there.
+        match has_log_entry(&self.table, self.version + 1).await {
+            Ok(false) => Ok(()),
             _ => {
                 update_to_latest(&mut self.table)
                     .await
@@ -191,9 +191,19 @@ fn checkpoint_in_background(mut table: DeltaTable, version: u64) {
     });
 }
 
-/// `_delta_log/<version>.json`, relative to the table's root.
-pub(crate) fn log_entry_path(version: u64) -> object_store::path::Path {
-    object_store::path::Path::from(format!("_delta_log/{version:020}.json"))
+/// Whether `table`'s log has entry `version`: one metadata lookup. The
+/// next commit of a Delta table is always the file of the next version, so
+/// a table at version n is current when entry n + 1 is absent.
+pub(crate) async fn has_log_entry(
+    table: &DeltaTable,
+    version: u64,
+) -> Result<bool, object_store::Error> {
+    let path = object_store::path::Path::from(format!("_delta_log/{version:020}.json"));
+    match table.object_store().head(&path).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -292,22 +292,19 @@ impl GroupCommitter {
         let (plain, sourced): (Vec<Pending>, Vec<Pending>) = group
             .into_iter()
             .partition(|p| p.lineage.source.is_none() && p.lineage.sha256.is_none());
-        let mut base = queue.take_base(table);
+        let mut commits: Vec<Vec<Pending>> = sourced.into_iter().map(|p| vec![p]).collect();
         if !plain.is_empty() {
-            let outcome = commit_group(&mut base, &plain).await;
+            commits.insert(0, plain);
+        }
+        let mut base = queue.take_base(table);
+        for group in commits {
+            let outcome = commit_group(&mut base, &group).await;
             if outcome.is_ok() {
                 queue.compaction.committed(base.table());
             }
-            for pending in plain {
+            for pending in group {
                 let _ = pending.done.send(outcome.clone());
             }
-        }
-        for pending in sourced {
-            let outcome = commit_group(&mut base, std::slice::from_ref(&pending)).await;
-            if outcome.is_ok() {
-                queue.compaction.committed(base.table());
-            }
-            let _ = pending.done.send(outcome);
         }
         *lock(&queue.base) = Some(base);
         result
@@ -401,10 +398,9 @@ async fn commit_group(base: &mut AppendBase, group: &[Pending]) -> Result<u64, S
             return Err(e.to_string());
         }
     }
-    let table = table.clone();
     let outcome = commit_actions(base, group, &written).await;
     if outcome.is_err() {
-        delete_files(&table, &written).await;
+        delete_files(base.table(), &written).await;
     }
     outcome
 }

@@ -804,12 +804,10 @@ impl DeltaTableStore {
 /// absent the table is current: one metadata lookup instead of a listing of
 /// the whole log (every scan and every commit asks this).
 pub(crate) async fn update_to_latest(table: &mut DeltaTable) -> Result<(), DeltaTableError> {
-    use object_store::ObjectStoreExt;
-    if let Some(version) = table.version() {
-        let next = crate::delta_commit::log_entry_path(version + 1);
-        if let Err(object_store::Error::NotFound { .. }) = table.object_store().head(&next).await {
-            return Ok(());
-        }
+    if let Some(version) = table.version()
+        && let Ok(false) = crate::delta_commit::has_log_entry(table, version + 1).await
+    {
+        return Ok(());
     }
     // A directory listing is not a snapshot: one that runs while writers
     // add log files can return version n+2 and miss n+1, created just
