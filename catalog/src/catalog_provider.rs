@@ -10,7 +10,7 @@ use crate::system::SystemSchema;
 use crate::vector_index::VectorIndexStore;
 use crate::{
     CatalogError, DEFAULT_SCHEMA, DataDir, DeltaSchemaProvider, DeltaTableStore, JobStore,
-    SYSTEM_SCHEMA, ViewStore,
+    SYSTEM_SCHEMA, SequenceStore, ViewStore,
 };
 
 /// User schemas come from the data directory; `lakehouse` is the system
@@ -21,6 +21,7 @@ pub struct LakehouseCatalog {
     views: ViewStore,
     jobs: JobStore,
     vectors: VectorIndexStore,
+    sequences: SequenceStore,
     system: Arc<SystemSchema>,
     in_memory: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
 }
@@ -38,6 +39,7 @@ impl LakehouseCatalog {
         let views = ViewStore::new(&dir);
         let jobs = JobStore::open(&dir)?;
         let vectors = VectorIndexStore::new(store.clone(), search_threads);
+        let sequences = SequenceStore::open(&dir)?;
         Ok(LakehouseCatalog {
             system: Arc::new(SystemSchema::new(
                 store.clone(),
@@ -48,8 +50,13 @@ impl LakehouseCatalog {
             views,
             jobs,
             vectors,
+            sequences,
             in_memory: RwLock::default(),
         })
+    }
+
+    pub fn sequences(&self) -> &SequenceStore {
+        &self.sequences
     }
 
     pub fn jobs(&self) -> &JobStore {

@@ -79,6 +79,17 @@ pub enum CatalogError {
     /// table another writer was committing to.
     #[error("canceling statement due to lock timeout (waiting to commit to {0})")]
     LockTimeout(String),
+    #[error("cannot use column reference in DEFAULT expression")]
+    ColumnReferenceInDefault,
+    /// `CREATE SEQUENCE` options PostgreSQL refuses.
+    #[error("{message}")]
+    InvalidSequence { message: String },
+    /// `nextval` past a sequence's bounds (and it does not cycle).
+    #[error("{0}")]
+    SequenceLimit(String),
+    /// `setval` outside a sequence's bounds.
+    #[error("{0}")]
+    SequenceValue(String),
     #[error("corrupt catalog file {path}: {message}")]
     Corrupt { path: String, message: String },
 }

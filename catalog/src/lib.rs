@@ -5,6 +5,7 @@
 //! <data_dir>/tables/<schema>/<table>/   one Delta Lake table each (_delta_log + parquet)
 //! <data_dir>/views/<schema>/<view>.json view definitions (SQL text)
 //! <data_dir>/system/roles.json          roles with SCRAM-SHA-256 verifiers
+//! <data_dir>/system/sequences/<schema>/<name>.json  sequences (serial and identity columns)
 //! <data_dir>/system/jobs/<id>.json      background jobs and their progress
 //! <data_dir>/system/vector_indexes/     vector index definitions (see [`vector_index`])
 //! <data_dir>/vectors/<index>/           HNSW graph files (serving generation, trials)
@@ -32,6 +33,7 @@ pub mod pg_catalog;
 pub mod pg_types;
 mod roles;
 mod schema_provider;
+mod sequences;
 pub mod system;
 mod table_constraints;
 mod table_store;
@@ -47,8 +49,10 @@ pub use jobs::{Job, JobState, JobStore};
 pub use lineage::Lineage;
 pub use roles::{Role, RoleStore, ScramVerifier};
 pub use schema_provider::DeltaSchemaProvider;
+pub use sequences::{OwnedBy, SequenceDefinition, SequenceInfo, SequenceStore};
 pub use table_constraints::{
-    CONSTRAINTS_PROPERTY, ForeignKey, KeyConstraint, TableConstraints, default_constraint_name,
+    CONSTRAINTS_PROPERTY, ColumnDefault, ForeignKey, IdentityKind, KeyConstraint, TableConstraints,
+    default_constraint_name,
 };
 pub use table_store::{
     COLUMN_COMMENT_KEY, DeltaTableStore, TableDefinition, TableIdent, TableStats, WriteMode,

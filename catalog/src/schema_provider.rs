@@ -1,6 +1,7 @@
 //! `DeltaSchemaProvider`: one user schema, its Delta tables and its views.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -24,6 +25,7 @@ use futures::TryStreamExt;
 use tokio::sync::Mutex;
 
 use crate::group_commit::GroupCommitter;
+use crate::table_constraints::TableConstraints;
 use crate::table_store::update_to_latest;
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, UncommittedWrites, ViewStore};
 
@@ -136,6 +138,10 @@ pub struct LiveDeltaTable {
     table: Mutex<DeltaTable>,
     /// Where autocommit INSERTs commit (shared by the store's tables).
     appends: GroupCommitter,
+    /// What the table declares beyond its columns (keys, defaults).
+    declared: TableConstraints,
+    /// Column defaults, planned: an INSERT that omits a column gets these.
+    defaults: HashMap<String, Expr>,
 }
 
 impl LiveDeltaTable {
@@ -143,6 +149,8 @@ impl LiveDeltaTable {
         ident: TableIdent,
         table: DeltaTable,
         appends: GroupCommitter,
+        declared: TableConstraints,
+        defaults: HashMap<String, Expr>,
     ) -> Result<Self> {
         // The scan's own schema (string columns read as Utf8View), so that
         // filters planned against it match what the scan evaluates.
@@ -152,16 +160,41 @@ impl LiveDeltaTable {
             schema,
             table: Mutex::new(table),
             appends,
+            declared,
+            defaults,
         })
     }
 
     /// The latest committed version of the table itself.
+    ///
+    /// The lock is held only to copy the loaded table and to keep a newer
+    /// one: bringing a copy up to date reads the log, and with the lock held
+    /// across it every reader and INSERT queued behind every other reader's
+    /// refresh (an INSERT waited 34 s under 64 clients). Two readers may
+    /// refresh the same versions; neither waits for the other.
     pub(crate) async fn latest_table(&self) -> Result<DeltaTable> {
-        let mut table = self.table.lock().await;
+        let mut table = self.loaded_table().await;
+        let loaded = table.version();
         update_to_latest(&mut table)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(table.clone())
+        if table.version() > loaded {
+            let mut kept = self.table.lock().await;
+            if table.version() > kept.version() {
+                *kept = table.clone();
+            }
+        }
+        Ok(table)
+    }
+
+    /// The table's schema as scans read it.
+    pub(crate) fn schema_ref(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// What the table declares beyond its columns.
+    pub(crate) fn declared(&self) -> &TableConstraints {
+        &self.declared
     }
 
     /// The table as last loaded, without looking for newer commits.
@@ -171,11 +204,7 @@ impl LiveDeltaTable {
 
     /// The provider of the latest committed version.
     async fn latest(&self) -> Result<Arc<dyn TableProvider>> {
-        let mut table = self.table.lock().await;
-        update_to_latest(&mut table)
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        table.table_provider().await
+        self.latest_table().await?.table_provider().await
     }
 }
 
@@ -202,6 +231,10 @@ impl TableProvider for LiveDeltaTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
     }
 
     fn supports_filters_pushdown(

@@ -4,13 +4,15 @@
 //! here is one commit, so readers and a crash see whole statements or nothing.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, SchemaError};
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
@@ -49,7 +51,7 @@ pub struct TableDefinition {
 }
 
 /// A schema-qualified table name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableIdent {
     pub schema: String,
     pub table: String,
@@ -107,6 +109,9 @@ pub struct DeltaTableStore {
     live: Arc<Mutex<HashMap<TableIdent, Arc<LiveDeltaTable>>>>,
     /// Appends to one table share commits (see [`GroupCommitter`]).
     appends: GroupCommitter,
+    /// Functions a column default may call beyond DataFusion's own
+    /// (`nextval`), installed by the server at start.
+    default_functions: Arc<RwLock<Vec<Arc<ScalarUDF>>>>,
 }
 
 impl DeltaTableStore {
@@ -115,7 +120,89 @@ impl DeltaTableStore {
             dir,
             live: Arc::default(),
             appends: GroupCommitter::default(),
+            default_functions: Arc::default(),
         }
+    }
+
+    /// Installs the functions column defaults may call (see
+    /// [`DeltaTableStore::plan_default`]).
+    pub fn set_default_functions(&self, functions: Vec<Arc<ScalarUDF>>) {
+        if let Ok(mut installed) = self.default_functions.write() {
+            *installed = functions;
+        }
+        if let Ok(mut cache) = self.live.lock() {
+            cache.clear();
+        }
+    }
+
+    /// Plans a column default's SQL text. It may call functions, never
+    /// name a column (PostgreSQL: "cannot use column reference in DEFAULT
+    /// expression").
+    pub fn plan_default(&self, sql: &str) -> Result<Expr, CatalogError> {
+        let ctx = datafusion::prelude::SessionContext::new();
+        if let Ok(functions) = self.default_functions.read() {
+            for function in functions.iter() {
+                ctx.register_udf(function.as_ref().clone());
+            }
+        }
+        let expr = match ctx.parse_sql_expr(sql, &DFSchema::empty()) {
+            Err(e)
+                if matches!(e.find_root(), DataFusionError::SchemaError(inner, _)
+                    if matches!(**inner, SchemaError::FieldNotFound { .. })) =>
+            {
+                return Err(CatalogError::ColumnReferenceInDefault);
+            }
+            other => other?,
+        };
+        if !expr.column_refs().is_empty() {
+            return Err(CatalogError::ColumnReferenceInDefault);
+        }
+        Ok(expr)
+    }
+
+    /// A table's declarations (constraints, defaults) from its metadata, and
+    /// its defaults planned, by column.
+    fn declarations(
+        &self,
+        ident: &TableIdent,
+        table: &DeltaTable,
+    ) -> Result<(TableConstraints, HashMap<String, Expr>), CatalogError> {
+        let snapshot = table.snapshot()?;
+        let Some(json) = snapshot
+            .metadata()
+            .configuration()
+            .get(CONSTRAINTS_PROPERTY)
+        else {
+            return Ok(Default::default());
+        };
+        let declared = TableConstraints::from_json(json).map_err(|e| CatalogError::Corrupt {
+            path: format!("{ident} property {CONSTRAINTS_PROPERTY}"),
+            message: e.to_string(),
+        })?;
+        let defaults = declared
+            .column_defaults
+            .iter()
+            .map(|(column, default)| Ok((column.clone(), self.plan_default(&default.expr)?)))
+            .collect::<Result<_, CatalogError>>()?;
+        Ok((declared, defaults))
+    }
+
+    /// The column names and declarations of a table as its loaded provider
+    /// knows them (no log lookup beyond the provider cache), or `None` if
+    /// it does not exist. INSERTs check identity columns against them.
+    pub async fn declared(
+        &self,
+        ident: &TableIdent,
+    ) -> Result<Option<(Vec<String>, TableConstraints)>, CatalogError> {
+        Ok(self.provider(ident).await?.map(|live| {
+            let columns = live
+                .schema_ref()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            (columns, live.declared().clone())
+        }))
     }
 
     /// Writes `batches` into new files of an existing table without
@@ -173,8 +260,17 @@ impl DeltaTableStore {
         let Some(table) = self.open(ident).await? else {
             return Ok(None);
         };
-        let live =
-            Arc::new(LiveDeltaTable::try_new(ident.clone(), table, self.appends.clone()).await?);
+        let (declared, defaults) = self.declarations(ident, &table)?;
+        let live = Arc::new(
+            LiveDeltaTable::try_new(
+                ident.clone(),
+                table,
+                self.appends.clone(),
+                declared,
+                defaults,
+            )
+            .await?,
+        );
         if let Ok(mut cache) = self.live.lock() {
             cache.insert(ident.clone(), live.clone());
         }
@@ -375,6 +471,8 @@ impl DeltaTableStore {
             .with_raise_if_not_exists(false)
             .with_commit_properties(commit_properties(None, user))
             .await?;
+        // The cached provider applies the defaults it was built with.
+        self.evict(ident);
         Ok(())
     }
 

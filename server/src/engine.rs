@@ -21,10 +21,12 @@ use lakehouse_ingest::pg_copy::{self, CopyInFormat};
 use lakehouse_udfs::search_path;
 use pgwire::api::results::Tag;
 
+use crate::column_defaults::{self, DeclaredDefaults};
 use crate::declared_constraints::DeclaredConstraints;
 use crate::engine_settings;
 use crate::error::{ServerError, ServerResult};
 use crate::prepared::ProtocolStatements;
+use crate::sequence_ddl;
 use crate::server::ServerState;
 use crate::session::{CopyIn, Session};
 use crate::settings::SharedSettings;
@@ -226,13 +228,32 @@ pub async fn execute(
             format,
         } => copy_from_start(session, &table, &columns, &format).await,
         Command::CopyTo { source, format } => copy_to(session, source, format).await,
-        Command::Query(statement) => run_statement(session, *statement, params).await,
+        Command::Query(statement) => run_statement(state, session, *statement, params).await,
+        Command::CreateSequence {
+            name,
+            if_not_exists,
+            data_type,
+            options,
+            owned_by,
+        } => sequence_ddl::create_sequence(
+            state,
+            session,
+            &name,
+            if_not_exists,
+            data_type.as_ref(),
+            &options,
+            owned_by.as_ref(),
+        ),
+        Command::DropSequence { names, if_exists } => {
+            sequence_ddl::drop_sequences(state, session, &names, if_exists)
+        }
         Command::CreateTable {
             statement,
             constraints,
+            defaults,
         } => match plan(session, *statement, params).await? {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => {
-                create_table(state, session, create, constraints).await
+                create_table(state, session, create, constraints, defaults).await
             }
             other => Err(ServerError::sql(
                 "XX000",
@@ -251,7 +272,7 @@ pub async fn execute(
             scroll,
             hold,
             query,
-        } => match run_statement(session, *query, params).await? {
+        } => match run_statement(state, session, *query, params).await? {
             Output::Rows { schema, stream } => {
                 session
                     .cursors
@@ -434,10 +455,14 @@ async fn plan_statement(session: &Session, statement: Statement) -> ServerResult
 }
 
 async fn run_statement(
+    state: &ServerState,
     session: &Session,
-    statement: Statement,
+    mut statement: Statement,
     params: Option<BindParams<'_>>,
 ) -> ServerResult<Output> {
+    if let Statement::Insert(insert) = &mut statement {
+        apply_column_defaults(state, session, insert).await?;
+    }
     let tag = command_tag(&statement);
     let text = statement.to_string();
     let plan = plan(session, statement, params).await?;
@@ -491,6 +516,11 @@ async fn run_statement(
             }
             if let Some(ident) = dropped {
                 session.writes.forget(&ident);
+                // Serial and identity columns' sequences go with their table.
+                if !state.catalog.store().table_exists(&ident) {
+                    let sequences = state.catalog.sequences();
+                    column_defaults::drop_sequences(sequences, &sequences.owned_by_table(&ident));
+                }
             }
             Ok(Output::Done(Tag::new(&tag)))
         }
@@ -555,22 +585,24 @@ pub fn follow_search_path(state: &ServerState, session: &Session) {
 }
 
 /// `CREATE TABLE` (empty, with column definitions) and `CREATE TABLE AS`:
-/// both become a Delta table in one commit.
+/// both become a Delta table in one commit. Serial and identity columns get
+/// their sequences first; if the table cannot be created they are dropped.
 async fn create_table(
     state: &ServerState,
     session: &Session,
     create: datafusion::logical_expr::CreateMemoryTable,
     declared: DeclaredConstraints,
+    defaults: DeclaredDefaults,
 ) -> ServerResult<Output> {
     let ident = ident_of(&create.name, &current_schema(session));
     let store = state.catalog.store();
     let exists = store.table_exists(&ident);
     if exists && create.if_not_exists {
+        session.notices.push(format!(
+            "relation \"{}\" already exists, skipping",
+            ident.table
+        ));
         return Ok(Output::Done(Tag::new("CREATE TABLE")));
-    }
-    if exists && create.or_replace {
-        // The replaced table's staged rows go with it.
-        session.writes.forget(&ident);
     }
     let columns: Vec<String> = create
         .input
@@ -579,9 +611,48 @@ async fn create_table(
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let constraints = declared
+    let mut constraints = declared
         .resolve(&ident, &columns, store, &current_schema(session))
         .await?;
+    let sequences = state.catalog.sequences();
+    let replaced_sequences = if exists && create.or_replace {
+        sequences.owned_by_table(&ident)
+    } else {
+        Vec::new()
+    };
+    let created_sequences = defaults.resolve(
+        &ident,
+        create.input.schema(),
+        store,
+        sequences,
+        &mut constraints,
+    )?;
+    match write_new_table(state, session, &ident, exists, create, &constraints).await {
+        Ok(output) => {
+            column_defaults::drop_sequences(sequences, &replaced_sequences);
+            Ok(output)
+        }
+        Err(e) => {
+            column_defaults::drop_sequences(sequences, &created_sequences);
+            Err(e)
+        }
+    }
+}
+
+/// The commit of [`create_table`].
+async fn write_new_table(
+    state: &ServerState,
+    session: &Session,
+    ident: &TableIdent,
+    exists: bool,
+    create: datafusion::logical_expr::CreateMemoryTable,
+    constraints: &lakehouse_catalog::TableConstraints,
+) -> ServerResult<Output> {
+    let store = state.catalog.store();
+    if exists && create.or_replace {
+        // The replaced table's staged rows go with it.
+        session.writes.forget(ident);
+    }
     let is_empty_definition = matches!(
         create.input.as_ref(),
         LogicalPlan::EmptyRelation(e) if !e.produce_one_row
@@ -591,7 +662,7 @@ async fn create_table(
         if exists && create.or_replace {
             store
                 .write_batches(
-                    &ident,
+                    ident,
                     schema,
                     Vec::new(),
                     WriteMode::Replace,
@@ -600,13 +671,13 @@ async fn create_table(
                 )
                 .await?;
             store
-                .set_constraints(&ident, &constraints, &session.user)
+                .set_constraints(ident, constraints, &session.user)
                 .await?;
         } else {
             store
-                .create_table(&ident, schema, &session.user, &constraints)
+                .create_table(ident, schema, &session.user, constraints)
                 .await?;
-            session.writes.created(&ident);
+            session.writes.created(ident);
         }
         return Ok(Output::Done(Tag::new("CREATE TABLE")));
     }
@@ -623,7 +694,7 @@ async fn create_table(
     };
     let table = store
         .write_plan(
-            &ident,
+            ident,
             create.input.as_ref().clone(),
             Arc::new(session.ctx.state()),
             mode,
@@ -634,13 +705,35 @@ async fn create_table(
     let rows = store.row_count(&table)?;
     if !constraints.is_empty() || mode == WriteMode::Replace {
         store
-            .set_constraints(&ident, &constraints, &session.user)
+            .set_constraints(ident, constraints, &session.user)
             .await?;
     }
     if mode == WriteMode::Create {
-        session.writes.created(&ident);
+        session.writes.created(ident);
     }
     Ok(Output::Done(Tag::new("SELECT").with_rows(rows as usize)))
+}
+
+/// Before an INSERT is planned: `DEFAULT` in `VALUES` rows and values given
+/// to `GENERATED ALWAYS` identity columns (see [`column_defaults`]). A
+/// table without either costs one lookup in the provider cache.
+async fn apply_column_defaults(
+    state: &ServerState,
+    session: &Session,
+    insert: &mut datafusion::sql::sqlparser::ast::Insert,
+) -> ServerResult<()> {
+    let Some(name) = column_defaults::insert_target(insert) else {
+        return Ok(());
+    };
+    let ident = table_ident(name, &current_schema(session))?;
+    // An unknown table is DataFusion's to report.
+    let Some((columns, declared)) = state.catalog.store().declared(&ident).await? else {
+        return Ok(());
+    };
+    if declared.column_defaults.is_empty() && !column_defaults::uses_default_keyword(insert) {
+        return Ok(());
+    }
+    column_defaults::prepare_insert(insert, &columns, &declared)
 }
 
 /// Sends each of `warnings` to the client as a WARNING.
@@ -760,10 +853,20 @@ async fn copy_from_start(
         },
     };
     let columns = copy_schema.fields().len();
+    let defaults = table_schema
+        .fields()
+        .iter()
+        .filter(|f| copy_schema.index_of(f.name()).is_err())
+        .filter_map(|f| {
+            let default = provider.get_column_default(f.name())?;
+            Some((f.name().clone(), default.clone()))
+        })
+        .collect();
     *session.copy_in.lock().await = Some(CopyIn {
         target: ident_of(&reference, &current_schema(session)),
         table_schema,
         copy_schema,
+        defaults,
         format: in_format,
         data: Vec::new(),
     });
@@ -771,6 +874,28 @@ async fn copy_from_start(
         columns,
         binary: format.kind == CopyKind::Binary,
     })
+}
+
+/// `rows` values of a column default (one `nextval` per row).
+fn column_default_values(
+    session: &Session,
+    default: &datafusion::logical_expr::Expr,
+    data_type: &DataType,
+    rows: usize,
+) -> ServerResult<ArrayRef> {
+    use datafusion::arrow::record_batch::RecordBatchOptions;
+    use datafusion::common::DFSchema;
+    use datafusion::logical_expr::ExprSchemable;
+    let empty = DFSchema::empty();
+    let expr = default.clone().cast_to(data_type, &empty)?;
+    let physical = session.ctx.create_physical_expr(expr, &empty)?;
+    let input = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .map_err(datafusion::error::DataFusionError::from)?;
+    Ok(physical.evaluate(&input)?.into_array(rows)?)
 }
 
 /// Completes a COPY FROM STDIN: decodes the buffered data and appends it as
@@ -783,16 +908,20 @@ pub async fn copy_from_finish(
 ) -> ServerResult<usize> {
     let batch = pg_copy::decode(&copy.data, &copy.format, &copy.copy_schema)?;
     let rows = batch.num_rows();
-    // Lay the copied columns out as the table's, NULL for the rest.
+    // Lay the copied columns out as the table's: the rest get their
+    // defaults (NULL without one), as in PostgreSQL.
     let columns: Vec<ArrayRef> = copy
         .table_schema
         .fields()
         .iter()
         .map(|f| match copy.copy_schema.index_of(f.name()) {
-            Ok(i) => batch.column(i).clone(),
-            Err(_) => new_null_array(f.data_type(), rows),
+            Ok(i) => Ok(batch.column(i).clone()),
+            Err(_) => match copy.defaults.get(f.name()) {
+                Some(default) => column_default_values(session, default, f.data_type(), rows),
+                None => Ok(new_null_array(f.data_type(), rows)),
+            },
         })
-        .collect();
+        .collect::<ServerResult<_>>()?;
     let full = RecordBatch::try_new(copy.table_schema.clone(), columns)
         .map_err(|e| ServerError::sql("23502", format!("COPY into {}: {e}", copy.target)))?;
     if session.writes.is_open() {

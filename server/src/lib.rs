@@ -6,6 +6,7 @@
 mod auth;
 mod cancel;
 mod client_socket;
+mod column_defaults;
 mod compat_rewrite;
 mod copy_out;
 mod cursors;
@@ -25,6 +26,7 @@ mod path_lookup;
 mod pg_text;
 mod prepared;
 mod query_runtime;
+mod sequence_ddl;
 mod server;
 mod session;
 mod settings;

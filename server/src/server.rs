@@ -146,6 +146,7 @@ impl ServerState {
         let jobs = catalog.jobs().clone();
         let functions = FunctionEnv {
             store: catalog.store().clone(),
+            sequences: catalog.sequences().clone(),
             import_roots: Arc::new(ImportRoots::new(&roots).excluding_data_dir(
                 catalog.store().data_dir().root(),
                 &catalog.store().data_dir().import(),
@@ -161,6 +162,9 @@ impl ServerState {
             type_oids: Arc::new(type_oids),
             function_signatures: Arc::new(function_signatures),
         };
+        catalog
+            .store()
+            .set_default_functions(lakehouse_udfs::column_default_functions(&functions));
         let state = ServerState {
             config,
             catalog,

@@ -27,6 +27,8 @@ pub struct CopyIn {
     pub table_schema: SchemaRef,
     /// The columns the client sends, in its order.
     pub copy_schema: SchemaRef,
+    /// The defaults of the table's columns the client does not send.
+    pub defaults: std::collections::HashMap<String, datafusion::logical_expr::Expr>,
     pub format: CopyInFormat,
     pub data: Vec<u8>,
 }

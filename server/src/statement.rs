@@ -3,10 +3,12 @@
 
 use datafusion::sql::sqlparser::ast::{
     CloseCursor, CommentObject, ContextModifier, CopyLegacyCsvOption, CopyLegacyOption, CopyOption,
-    CopySource, CopyTarget, Declare, DeclareType, DiscardObject, Expr, FetchDirection, Ident,
-    ObjectName, ObjectNamePart, ObjectType, Reset, Set, Statement, Value, ValueWithSpan,
+    CopySource, CopyTarget, DataType, Declare, DeclareType, DiscardObject, Expr, FetchDirection,
+    Ident, ObjectName, ObjectNamePart, ObjectType, Reset, SequenceOptions, Set, Statement, Value,
+    ValueWithSpan,
 };
 
+use crate::column_defaults::DeclaredDefaults;
 use crate::cursors::Movement;
 use crate::declared_constraints::DeclaredConstraints;
 use crate::error::{ServerError, ServerResult};
@@ -198,10 +200,25 @@ pub enum Command {
     },
     /// `CLOSE name` / `CLOSE ALL` (`None`).
     Close(Option<String>),
-    /// `CREATE TABLE` with its key clauses taken out (DataFusion plans the rest).
+    /// `CREATE TABLE` with its key and default clauses taken out (DataFusion
+    /// plans the rest).
     CreateTable {
         statement: Box<Statement>,
         constraints: DeclaredConstraints,
+        defaults: DeclaredDefaults,
+    },
+    /// `CREATE SEQUENCE`.
+    CreateSequence {
+        name: ObjectName,
+        if_not_exists: bool,
+        data_type: Option<DataType>,
+        options: Vec<SequenceOptions>,
+        owned_by: Option<ObjectName>,
+    },
+    /// `DROP SEQUENCE [IF EXISTS] name, ...`.
+    DropSequence {
+        names: Vec<ObjectName>,
+        if_exists: bool,
     },
     /// `COMMENT ON TABLE | VIEW | COLUMN ... IS ...`; `None` removes the comment.
     Comment {
@@ -482,12 +499,45 @@ pub fn classify(statement: Statement) -> ServerResult<Command> {
             ));
         }
         Statement::CreateTable(mut ct) => {
+            let defaults = DeclaredDefaults::take_from(&mut ct)?;
             crate::unimplemented_clauses::refuse_in_create_table(&ct)?;
             let constraints = DeclaredConstraints::take_from(&mut ct)?;
             Command::CreateTable {
                 statement: Box::new(Statement::CreateTable(ct)),
                 constraints,
+                defaults,
             }
+        }
+        Statement::CreateSequence {
+            temporary: true, ..
+        } => return Err(ServerError::Unsupported("CREATE TEMPORARY SEQUENCE".into())),
+        Statement::CreateSequence {
+            if_not_exists,
+            name,
+            data_type,
+            sequence_options,
+            owned_by,
+            ..
+        } => Command::CreateSequence {
+            name,
+            if_not_exists,
+            data_type,
+            options: sequence_options,
+            owned_by,
+        },
+        Statement::Drop {
+            object_type: ObjectType::Sequence,
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => {
+            if cascade {
+                return Err(ServerError::Unsupported(
+                    "DROP SEQUENCE ... CASCADE (nothing depends on a sequence but the defaults of the table owning it)".into(),
+                ));
+            }
+            Command::DropSequence { names, if_exists }
         }
         Statement::Comment {
             object_type,

@@ -3,10 +3,11 @@
 //!
 //! DataFusion plans `CREATE TABLE` by keeping the column names, types and
 //! nullability and dropping most column options without a word: a table
-//! declared with `DEFAULT 'open'` or `GENERATED ALWAYS AS IDENTITY` was
-//! created, and every row inserted got NULL there. Until such a clause is
-//! implemented, the statement fails before anything is created. The
-//! `unimplemented_clauses.slt` file lists each one, so the list stays honest.
+//! declared with `DEFAULT 'open'` was created, and every row inserted got
+//! NULL there (defaults and identity columns are now implemented, see
+//! `column_defaults`). Until a clause is implemented, the statement fails
+//! before anything is created. The `unimplemented_clauses.slt` file lists
+//! each one, so the list stays honest.
 
 use datafusion::sql::sqlparser::ast::{
     ColumnOption, CreateTable, CreateTableOptions, ReferentialAction, TableConstraint,
@@ -31,6 +32,8 @@ pub fn refuse_in_create_table(create: &CreateTable) -> ServerResult<()> {
                 }
                 // DataFusion refuses CHECK itself.
                 ColumnOption::Check(_) => continue,
+                // Taken out before this runs (`column_defaults`); what is
+                // left here is a generated (computed) column.
                 ColumnOption::Default(_) => "DEFAULT",
                 ColumnOption::Generated { .. } | ColumnOption::Identity(_) => "GENERATED",
                 ColumnOption::Collation(_) => "COLLATE",

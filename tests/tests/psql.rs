@@ -123,3 +123,35 @@ fn psql_walkthrough() {
     assert!(stderr.contains("42501"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
 }
+
+/// `\copy t (columns) FROM` gives the other columns their defaults, as an
+/// INSERT does: one `nextval` per row for a serial column.
+#[test]
+fn copy_from_with_a_column_list_applies_defaults() {
+    let server = TestServer::start();
+    server.write_file("names.csv", "ann\nbob\ncy\n");
+    run(
+        &server,
+        &[
+            "-c",
+            "CREATE TABLE people (id serial, name text, status text DEFAULT 'new', plain int)",
+            "-c",
+            "INSERT INTO people (name) VALUES ('first')",
+            "-c",
+            "\\copy people (name) FROM 'names.csv'",
+        ],
+    );
+    let out = run(
+        &server,
+        &[
+            "-At",
+            "-c",
+            "SELECT id, name, status, coalesce(plain, -1) FROM people ORDER BY id",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        "1|first|new|-1\n2|ann|new|-1\n3|bob|new|-1\n4|cy|new|-1",
+        "{out}"
+    );
+}

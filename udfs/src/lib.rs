@@ -43,10 +43,12 @@ mod import_roots;
 mod in_array;
 mod ingest_csv;
 mod models;
+mod nextval;
 mod notices;
 mod oid_arg;
 mod pg_expandarray;
 mod pg_get_expr;
+mod pg_get_serial_sequence;
 mod pg_get_userbyid;
 mod pg_is_visible;
 mod pg_size_pretty;
@@ -58,6 +60,7 @@ mod retrieval;
 pub mod search_path;
 mod session_settings;
 mod session_user;
+mod setval;
 mod to_regclass;
 mod to_regtype;
 mod value_size_limit;
@@ -70,7 +73,7 @@ use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 use lakehouse_catalog::vector_index::VectorIndexStore;
-use lakehouse_catalog::{DeltaTableStore, JobStore};
+use lakehouse_catalog::{DeltaTableStore, JobStore, SequenceStore};
 
 pub use embed::{Embed, embedding_type};
 pub use error::UdfError;
@@ -90,6 +93,8 @@ pub use version::{PG_VERSION, PG_VERSION_NUM, version_string};
 #[derive(Debug, Clone)]
 pub struct FunctionEnv {
     pub store: DeltaTableStore,
+    /// Sequences (`nextval`, serial and identity columns).
+    pub sequences: SequenceStore,
     pub import_roots: Arc<ImportRoots>,
     pub ingest_batch_rows: usize,
     pub models: Arc<Models>,
@@ -114,6 +119,15 @@ pub struct SessionHandles {
     pub user: String,
     pub notices: SessionNotices,
     pub settings: Arc<dyn SessionSettings>,
+}
+
+/// The functions a column default may call beyond DataFusion's own: the
+/// `nextval` of serial and identity columns (their names are qualified, so
+/// it needs no session).
+pub fn column_default_functions(
+    env: &FunctionEnv,
+) -> Vec<Arc<datafusion::logical_expr::ScalarUDF>> {
+    vec![Arc::new(nextval::nextval(env.sequences.clone(), None))]
 }
 
 /// Registers every lakehouse function into `ctx` for one session.
@@ -164,6 +178,19 @@ pub fn register_session_functions(
     for udf in session_user::session_user(user) {
         ctx.register_udf(udf);
     }
+    ctx.register_udf(nextval::nextval(
+        env.sequences.clone(),
+        Some(session.settings.clone()),
+    ));
+    ctx.register_udf(setval::setval(
+        env.sequences.clone(),
+        session.settings.clone(),
+    ));
+    ctx.register_udf(pg_get_serial_sequence::pg_get_serial_sequence(
+        env.store.clone(),
+        env.sequences.clone(),
+        session.settings.clone(),
+    ));
     ctx.register_udf(Embed::udf(env.models.clone()));
     ctx.register_udtf(
         "ingest_csv",

@@ -41,7 +41,7 @@ pub fn to_regclass(annotations: PgAnnotations, settings: Arc<dyn SessionSettings
 }
 
 /// `a.b`, `"My Schema"."T"` -> its parts, unquoted parts in lower case.
-fn name_parts(name: &str) -> Option<Vec<String>> {
+pub(crate) fn name_parts(name: &str) -> Option<Vec<String>> {
     let mut parts = vec![String::new()];
     let mut chars = name.trim().chars().peekable();
     let mut quoted = false;

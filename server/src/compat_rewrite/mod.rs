@@ -65,6 +65,7 @@ use pgwire::api::Type;
 mod catalog_queries;
 mod column_names;
 mod query_shapes;
+mod sequence_options;
 mod typed_values;
 
 use catalog_queries::*;
@@ -91,11 +92,19 @@ pub struct Rewritten<'a> {
 }
 
 pub fn rewrite(sql: &str) -> Rewritten<'_> {
+    let lower = sql.to_ascii_lowercase();
+    if (lower.contains("sequence") || lower.contains("identity"))
+        && let Some(reordered) = sequence_options::sequence_options_in_order(sql)
+    {
+        return Rewritten {
+            sql: Cow::Owned(reordered),
+            oid_params: Vec::new(),
+        };
+    }
     let unchanged = |oid_params| Rewritten {
         sql: Cow::Borrowed(sql),
         oid_params,
     };
-    let lower = sql.to_ascii_lowercase();
     let has_registers = SPECIAL_REGISTERS.iter().any(|r| lower.contains(r));
     let has_vectors = lower.contains("[]") || lower.contains("::vector");
     // Every query: its columns get PostgreSQL's names.

@@ -35,6 +35,8 @@ struct LoadResult {
     statements: usize,
     acknowledged_rows: usize,
     latencies_ms: Vec<f64>,
+    /// The same latencies by statement class (insert, read, block).
+    by_class: BTreeMap<&'static str, Vec<f64>>,
     errors: BTreeMap<String, usize>,
     /// Rows each table holds minus the rows acknowledged into it.
     discrepancy: i64,
@@ -42,13 +44,17 @@ struct LoadResult {
 
 impl LoadResult {
     fn percentile(&self, p: f64) -> f64 {
-        if self.latencies_ms.is_empty() {
-            return f64::NAN;
-        }
-        let mut sorted = self.latencies_ms.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted[((sorted.len() - 1) as f64 * p) as usize]
+        percentile(&self.latencies_ms, p)
     }
+}
+
+fn percentile(latencies_ms: &[f64], p: f64) -> f64 {
+    if latencies_ms.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = latencies_ms.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
 /// Which statements a load run sends.
@@ -92,8 +98,9 @@ async fn mixed_load(connect: &str, clients: usize, run: Duration, mix: Mix) -> L
                 let other = (table + 1) % TABLES;
                 let started = Instant::now();
                 // Rows each statement adds, by table.
-                let (outcome, rows) = match kind {
+                let (class, outcome, rows) = match kind {
                     0..=11 => (
+                        "insert",
                         client
                             .execute(
                                 &format!("INSERT INTO load_{table} VALUES ($1, $2)"),
@@ -104,6 +111,7 @@ async fn mixed_load(connect: &str, clients: usize, run: Duration, mix: Mix) -> L
                         vec![table],
                     ),
                     12..=16 => (
+                        "read",
                         client
                             .simple_query(&format!("SELECT count(*), max(n) FROM load_{table}"))
                             .await
@@ -111,6 +119,7 @@ async fn mixed_load(connect: &str, clients: usize, run: Duration, mix: Mix) -> L
                         vec![],
                     ),
                     _ => (
+                        "block",
                         block(&client, table, other, client_id, n).await,
                         vec![table, other],
                     ),
@@ -119,6 +128,7 @@ async fn mixed_load(connect: &str, clients: usize, run: Duration, mix: Mix) -> L
                 let mut r = result.lock().await;
                 r.statements += 1;
                 r.latencies_ms.push(elapsed);
+                r.by_class.entry(class).or_default().push(elapsed);
                 match outcome {
                     Ok(()) => {
                         r.acknowledged_rows += rows.len();
@@ -180,6 +190,15 @@ fn print_load(name: &str, r: &LoadResult, run: Duration) {
         r.errors,
         r.discrepancy
     );
+    for (class, latencies) in &r.by_class {
+        println!(
+            "|   {name}: {class} ({} statements) | p50 {:.1} ms | p99 {:.1} ms | max {:.1} ms |",
+            latencies.len(),
+            percentile(latencies, 0.5),
+            percentile(latencies, 0.99),
+            percentile(latencies, 1.0),
+        );
+    }
 }
 
 /// The query classes that used to abort the process, under a 1 GB budget.

@@ -1,0 +1,116 @@
+//! `nextval(regclass) -> bigint`: advances a sequence and returns its new
+//! value (see [`SequenceStore`]). Column defaults of serial and identity
+//! columns call it, so it runs once per inserted row. Volatile: never
+//! folded into a constant, never shared between rows.
+//!
+//! A sequence name is `name` or `schema.name`, each part an SQL identifier
+//! (unquoted parts fold to lower case); an unqualified name is looked up in
+//! the session's `search_path`. Defaults always name their schema.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, Int64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use lakehouse_catalog::{CatalogError, DEFAULT_SCHEMA, SequenceStore, TableIdent};
+
+use crate::search_path::path_schemas;
+use crate::session_settings::SessionSettings;
+
+#[derive(Debug)]
+pub struct Nextval {
+    signature: Signature,
+    sequences: SequenceStore,
+    /// The session's `search_path`; `None` for the instance column defaults
+    /// call (their names are qualified).
+    settings: Option<Arc<dyn SessionSettings>>,
+}
+
+same_function_identity!(Nextval, "nextval");
+
+pub fn nextval(sequences: SequenceStore, settings: Option<Arc<dyn SessionSettings>>) -> ScalarUDF {
+    ScalarUDF::new_from_impl(Nextval {
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Volatile),
+        sequences,
+        settings,
+    })
+}
+
+/// The sequence `name` designates: `schema.name`, or the first schema of
+/// the search path holding a sequence so named (the first schema of the
+/// path when none does, for the error message).
+pub(crate) fn sequence_ident(
+    name: &str,
+    sequences: &SequenceStore,
+    settings: Option<&dyn SessionSettings>,
+) -> Result<TableIdent> {
+    let parts = crate::to_regclass::name_parts(name).ok_or_else(|| {
+        DataFusionError::External(Box::new(CatalogError::InvalidName(
+            name.to_string(),
+            "not a sequence name".into(),
+        )))
+    })?;
+    match parts.as_slice() {
+        [schema, sequence] => Ok(TableIdent::new(schema, sequence)),
+        [sequence] => {
+            let path = settings.map(path_schemas).unwrap_or_default();
+            let ident = path
+                .iter()
+                .map(|schema| TableIdent::new(schema, sequence))
+                .find(|ident| sequences.exists(ident));
+            Ok(ident.unwrap_or_else(|| {
+                let schema = path.first().map_or(DEFAULT_SCHEMA, String::as_str);
+                TableIdent::new(schema, sequence)
+            }))
+        }
+        _ => Err(DataFusionError::External(Box::new(
+            CatalogError::InvalidName(name.to_string(), "too many dotted names".into()),
+        ))),
+    }
+}
+
+/// An unknown sequence, as PostgreSQL names it.
+pub(crate) fn not_found(name: &str) -> DataFusionError {
+    DataFusionError::External(Box::new(CatalogError::TableNotFound(name.to_string())))
+}
+
+impl ScalarUDFImpl for Nextval {
+    fn name(&self) -> &str {
+        "nextval"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let names = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
+        let names = names.as_string::<i32>();
+        let mut values = Vec::with_capacity(names.len());
+        for row in 0..names.len() {
+            if names.is_null(row) {
+                values.push(None);
+                continue;
+            }
+            let name = names.value(row);
+            let ident = sequence_ident(name, &self.sequences, self.settings.as_deref())?;
+            if !self.sequences.exists(&ident) {
+                return Err(not_found(name));
+            }
+            let value = self
+                .sequences
+                .next_value(&ident)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            values.push(Some(value));
+        }
+        Ok(ColumnarValue::Array(Arc::new(Int64Array::from(values))))
+    }
+}
