@@ -75,6 +75,8 @@ impl ServerError {
         };
         match self.sqlstate() {
             "22012" => "division by zero".to_string(),
+            // `ArithmeticOverflow("bigint out of range")`, however wrapped.
+            "22003" => overflow_message(&text).unwrap_or(text),
             "42P01" => missing_relation_message(&text).unwrap_or(text),
             // DataFusion's `Prepared statement 'p' does not exist`.
             "26000" | "42P05" if text.starts_with("Prepared statement '") => text
@@ -91,6 +93,13 @@ impl ServerError {
             self.message(),
         )
     }
+}
+
+/// The message of an overflow that reached us wrapped in other errors' text.
+fn overflow_message(text: &str) -> Option<String> {
+    let start = text.find("ArithmeticOverflow(\"")? + "ArithmeticOverflow(\"".len();
+    let end = text[start..].find('"')?;
+    Some(text[start..start + end].to_string())
 }
 
 impl From<ServerError> for PgWireError {
@@ -164,6 +173,7 @@ fn udf_sqlstate(e: &UdfError) -> &'static str {
         UdfError::Model(ModelError::Inference(_)) => "XX000",
         UdfError::DataFusion(inner) => datafusion_sqlstate(inner),
         UdfError::Internal(_) => "XX000",
+        UdfError::InvalidDatetime(_) => "22007",
         UdfError::Setting { sqlstate, .. } => sqlstate,
     }
 }
@@ -205,6 +215,14 @@ fn external_sqlstate(e: &(dyn std::error::Error + Send + Sync + 'static)) -> &'s
 }
 
 fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
+    match datafusion_sqlstate_of_kind(e) {
+        // An overflow inside a Parquet row filter reaches us as text.
+        "XX000" if e.to_string().contains("ArithmeticOverflow(") => "22003",
+        code => code,
+    }
+}
+
+fn datafusion_sqlstate_of_kind(e: &DataFusionError) -> &'static str {
     match e {
         DataFusionError::SQL(..) => "42601",
         DataFusionError::SchemaError(s, _) => match s.as_ref() {

@@ -85,8 +85,14 @@ impl ServerState {
         template.register_catalog(&config.database, catalog.clone());
         // repeat(), lpad(), array_repeat(), range() ... refuse results past 1 GB.
         lakehouse_udfs::limit_value_sizes(&template);
+        // Integer +, -, * fail on overflow (22003) instead of wrapping.
+        lakehouse_udfs::check_integer_overflow(&template);
         datafusion_pg_catalog::setup_pg_catalog(&template, &config.database, EmptyContextProvider)
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
+        // After the pg_catalog setup, which rebuilds the session state from
+        // its functions: DataFusion's to_char, still listed under its alias
+        // `date_format`, could take the name back in that rebuild.
+        lakehouse_udfs::use_postgres_datetime_templates(&template);
         let catalogs = template.state().catalog_list().clone();
         catalog
             .register_schema(

@@ -27,6 +27,9 @@ pub enum UdfError {
     },
     #[error("could not open file \"{0}\": no such file under the import roots")]
     FileNotFound(String),
+    /// Text that does not match a date/time template (22007).
+    #[error("{0}")]
+    InvalidDatetime(String),
     #[error("{function}: {message}")]
     InvalidArgument {
         function: &'static str,

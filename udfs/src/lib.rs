@@ -25,11 +25,13 @@ macro_rules! same_function_identity {
 
 mod args;
 mod catalog_lookups;
+mod checked_arithmetic;
 mod column_names;
 mod constant_text;
 mod create_vector_index;
 mod current_schema;
 mod current_setting;
+mod datetime_template;
 mod deferred;
 mod embed;
 mod error;
@@ -61,6 +63,8 @@ pub mod search_path;
 mod session_settings;
 mod session_user;
 mod setval;
+mod to_char;
+mod to_date;
 mod to_regclass;
 mod to_regtype;
 mod value_size_limit;
@@ -75,6 +79,7 @@ use datafusion::prelude::SessionContext;
 use lakehouse_catalog::vector_index::VectorIndexStore;
 use lakehouse_catalog::{DeltaTableStore, JobStore, SequenceStore};
 
+pub use checked_arithmetic::check_integer_overflow;
 pub use embed::{Embed, embedding_type};
 pub use error::UdfError;
 pub use function_signatures::FunctionSignatures;
@@ -119,6 +124,16 @@ pub struct SessionHandles {
     pub user: String,
     pub notices: SessionNotices,
     pub settings: Arc<dyn SessionSettings>,
+}
+
+/// PostgreSQL's `to_char(date | timestamp, template)` and `to_date(text,
+/// template)` in place of DataFusion's chrono-format ones, in `ctx` and the
+/// sessions made from it.
+pub fn use_postgres_datetime_templates(ctx: &SessionContext) {
+    ctx.register_udf(to_char::to_char());
+    if let Ok(builtin) = datafusion::execution::FunctionRegistry::udf(ctx, "to_date") {
+        ctx.register_udf(to_date::to_date(builtin));
+    }
 }
 
 /// The functions a column default may call beyond DataFusion's own: the

@@ -1,0 +1,207 @@
+//! Integer `+`, `-` and `*` that fail on overflow, as PostgreSQL's do
+//! (`22003 bigint out of range`).
+//!
+//! DataFusion's integer arithmetic wraps: `'9223372036854775800'::int8 +
+//! '9223372036854775800'::int8` returned -16, a wrong answer without an
+//! error. Its physical `BinaryExpr` can check for overflow but its planner
+//! never asks it to, so an analyzer rule (after type coercion, before
+//! constant folding, which would fold the wrapped value) replaces each
+//! integer `+`, `-` and `*` by a call of an internal checked function,
+//! keeping the expression's name, so result columns are named as before.
+
+use std::sync::Arc;
+
+use datafusion::arrow::compute::kernels::numeric;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::prelude::SessionContext;
+
+/// Installs the rule into `ctx` (sessions made from it inherit it).
+pub fn check_integer_overflow(ctx: &SessionContext) {
+    ctx.add_analyzer_rule(Arc::new(CheckedIntegerArithmetic::default()));
+}
+
+/// The analyzer rule.
+#[derive(Debug)]
+struct CheckedIntegerArithmetic {
+    add: Arc<ScalarUDF>,
+    subtract: Arc<ScalarUDF>,
+    multiply: Arc<ScalarUDF>,
+}
+
+impl Default for CheckedIntegerArithmetic {
+    fn default() -> Self {
+        let udf = |op| Arc::new(ScalarUDF::new_from_impl(CheckedOperator::new(op)));
+        CheckedIntegerArithmetic {
+            add: udf(Operator::Plus),
+            subtract: udf(Operator::Minus),
+            multiply: udf(Operator::Multiply),
+        }
+    }
+}
+
+fn is_integer(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+    )
+}
+
+impl CheckedIntegerArithmetic {
+    fn checked(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+            return Ok(Transformed::no(expr));
+        };
+        let udf = match op {
+            Operator::Plus => &self.add,
+            Operator::Minus => &self.subtract,
+            Operator::Multiply => &self.multiply,
+            _ => return Ok(Transformed::no(expr)),
+        };
+        // Outer references and the like have no type here: left as they are.
+        let (Ok(l), Ok(r)) = (left.get_type(schema), right.get_type(schema)) else {
+            return Ok(Transformed::no(expr));
+        };
+        if l != r || !is_integer(&l) {
+            return Ok(Transformed::no(expr));
+        }
+        let Expr::BinaryExpr(BinaryExpr { left, right, .. }) = expr else {
+            return Ok(Transformed::no(expr));
+        };
+        Ok(Transformed::yes(Expr::ScalarFunction(
+            ScalarFunction::new_udf(udf.clone(), vec![*left, *right]),
+        )))
+    }
+}
+
+impl AnalyzerRule for CheckedIntegerArithmetic {
+    fn name(&self) -> &str {
+        "checked_integer_arithmetic"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            // Expressions read the columns of the node's inputs.
+            let mut schema = DFSchema::empty();
+            for input in node.inputs() {
+                schema.merge(input.schema());
+            }
+            // VALUES columns are named by position, not by expression.
+            let preserver =
+                (!matches!(node, LogicalPlan::Values(_))).then(|| NamePreserver::new(&node));
+            node.map_expressions(|expr| {
+                let saved = preserver.as_ref().map(|p| p.save(&expr));
+                let rewritten = expr.transform_up(|e| self.checked(e, &schema))?;
+                Ok(match saved {
+                    Some(saved) if rewritten.transformed => {
+                        rewritten.update_data(|e| saved.restore(e))
+                    }
+                    _ => rewritten,
+                })
+            })
+        })
+        .map(|t| t.data)
+    }
+}
+
+/// `a + b`, `a - b` or `a * b` over one integer type, failing on overflow.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CheckedOperator {
+    name: &'static str,
+    op: Operator,
+    signature: Signature,
+}
+
+impl CheckedOperator {
+    fn new(op: Operator) -> Self {
+        let name = match op {
+            Operator::Plus => "checked_add",
+            Operator::Minus => "checked_subtract",
+            _ => "checked_multiply",
+        };
+        CheckedOperator {
+            name,
+            op,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+/// PostgreSQL's name of an integer type, for its out-of-range message.
+fn type_name(data_type: &DataType) -> &'static str {
+    match data_type {
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint",
+        DataType::Int32 | DataType::UInt16 => "integer",
+        _ => "bigint",
+    }
+}
+
+impl ScalarUDFImpl for CheckedOperator {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types.first().cloned().unwrap_or(DataType::Int64))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [left, right] = args.args.as_slice() else {
+            return Err(DataFusionError::Internal(format!(
+                "{} takes two arguments",
+                self.name
+            )));
+        };
+        let data_type = left.data_type();
+        let (l, r) = (
+            left.to_array(args.number_rows)?,
+            right.to_array(args.number_rows)?,
+        );
+        let outcome = match self.op {
+            Operator::Plus => numeric::add(&l, &r),
+            Operator::Minus => numeric::sub(&l, &r),
+            _ => numeric::mul(&l, &r),
+        };
+        let result = outcome.map_err(|e| match e {
+            ArrowError::ArithmeticOverflow(_) => DataFusionError::ArrowError(
+                Box::new(ArrowError::ArithmeticOverflow(format!(
+                    "{} out of range",
+                    type_name(&data_type)
+                ))),
+                None,
+            ),
+            other => DataFusionError::ArrowError(Box::new(other), None),
+        })?;
+        if matches!(
+            (left, right),
+            (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_))
+        ) {
+            return Ok(ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::try_from_array(&result, 0)?,
+            ));
+        }
+        Ok(ColumnarValue::Array(result))
+    }
+}

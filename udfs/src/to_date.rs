@@ -1,0 +1,81 @@
+//! `to_date(text, template) -> date` with PostgreSQL's template patterns
+//! (`to_date('04/03/2025', 'DD/MM/YYYY')`); fields the template lacks
+//! default to January and day 1, as in PostgreSQL. Text that does not match
+//! is `22007` naming the text and the template. With one argument it is
+//! DataFusion's `to_date` (ISO text).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, Date32Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::UdfError;
+use crate::datetime_template::{parse, parse_template};
+
+#[derive(Debug)]
+pub struct ToDate {
+    signature: Signature,
+    /// DataFusion's `to_date`, for the one-argument form.
+    builtin: Arc<ScalarUDF>,
+}
+
+same_function_identity!(ToDate, "to_date");
+
+pub fn to_date(builtin: Arc<ScalarUDF>) -> ScalarUDF {
+    ScalarUDF::new_from_impl(ToDate {
+        signature: Signature::variadic_any(Volatility::Immutable),
+        builtin,
+    })
+}
+
+impl ScalarUDFImpl for ToDate {
+    fn name(&self) -> &str {
+        "to_date"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types.len() {
+            1 => self.builtin.return_type(arg_types),
+            2 => Ok(DataType::Date32),
+            n => Err(DataFusionError::Plan(format!(
+                "to_date takes text and a template, not {n} arguments"
+            ))),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if args.args.len() == 1 {
+            return self.builtin.invoke_with_args(args);
+        }
+        let rows = args.number_rows;
+        let texts = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
+        let texts = texts.as_string::<i32>();
+        let templates = cast(&args.args[1].to_array(rows)?, &DataType::Utf8)?;
+        let templates = templates.as_string::<i32>();
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let mut out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            if texts.is_null(row) || templates.is_null(row) {
+                out.push(None);
+                continue;
+            }
+            let (text, template) = (texts.value(row), templates.value(row));
+            let at = parse(&parse_template(template), text).ok_or_else(|| {
+                DataFusionError::External(Box::new(UdfError::InvalidDatetime(format!(
+                    "invalid value \"{text}\" for template \"{template}\""
+                ))))
+            })?;
+            out.push(Some((at.date() - epoch).num_days() as i32));
+        }
+        Ok(ColumnarValue::Array(Arc::new(Date32Array::from(out))))
+    }
+}
