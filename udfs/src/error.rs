@@ -25,8 +25,8 @@ pub enum UdfError {
         bytes: u64,
         batch: bool,
     },
-    #[error("could not open file \"{0}\": no such file under the import roots")]
-    FileNotFound(String),
+    #[error("could not open file \"{path}\": no such file under the import roots ({roots})")]
+    FileNotFound { path: String, roots: String },
     /// Text that does not match a date/time template (22007).
     #[error("{0}")]
     InvalidDatetime(String),

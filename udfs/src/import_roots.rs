@@ -108,7 +108,10 @@ impl ImportRoots {
                 roots: self.describe(),
             });
         }
-        Err(UdfError::FileNotFound(path.to_string()))
+        Err(UdfError::FileNotFound {
+            path: path.to_string(),
+            roots: self.describe(),
+        })
     }
 }
 
@@ -154,7 +157,7 @@ mod tests {
         ));
         assert!(matches!(
             roots.resolve("missing.csv"),
-            Err(UdfError::FileNotFound(_))
+            Err(UdfError::FileNotFound { .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);
     }
