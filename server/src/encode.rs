@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
     StringArray, StringViewArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, IntervalUnit, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions as ArrowFormatOptions};
 use datafusion_pg_catalog::pg_catalog::oid_field::OID_ALIAS_KEY;
@@ -46,6 +46,7 @@ pub fn pg_type(data_type: &DataType) -> Type {
         DataType::Timestamp(_, None) => Type::TIMESTAMP,
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
+        DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
         DataType::Dictionary(_, value) => pg_type(value),
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
             match pg_type(f.data_type()) {
@@ -300,6 +301,12 @@ fn normalize(batch: &RecordBatch) -> PgWireResult<Vec<ArrayRef>> {
                 DataType::Time32(_) | DataType::Time64(TimeUnit::Nanosecond) => {
                     Some(DataType::Time64(TimeUnit::Microsecond))
                 }
+                DataType::Interval(unit) if *unit != IntervalUnit::MonthDayNano => {
+                    Some(DataType::Interval(IntervalUnit::MonthDayNano))
+                }
+                DataType::Duration(unit) if *unit != TimeUnit::Microsecond => {
+                    Some(DataType::Duration(TimeUnit::Microsecond))
+                }
                 DataType::Dictionary(_, value) => Some(value.as_ref().clone()),
                 DataType::FixedSizeList(f, _) | DataType::LargeList(f) => {
                     Some(DataType::List(f.clone()))
@@ -415,6 +422,30 @@ fn encode_cell<S: FieldSink>(sink: &mut S, column: &ArrayRef, row: usize) -> PgW
             )
             .ok_or_else(|| out_of_range("time"))?;
             sink.put(&t)
+        }
+        DataType::Interval(_) => {
+            let value = column
+                .as_primitive::<datafusion::arrow::datatypes::IntervalMonthDayNanoType>()
+                .value(row);
+            sink.put(&pg_text::Interval {
+                months: value.months,
+                days: value.days,
+                micros: value.nanoseconds / 1_000,
+            })
+        }
+        // timestamp - timestamp: PostgreSQL counts whole days apart from the
+        // time (`justify_hours`): `2 days 03:00:00`, not `51:00:00`.
+        DataType::Duration(_) => {
+            let micros = column
+                .as_primitive::<datafusion::arrow::datatypes::DurationMicrosecondType>()
+                .value(row);
+            const DAY: i64 = 86_400_000_000;
+            let days = i32::try_from(micros / DAY).map_err(|_| out_of_range("interval"))?;
+            sink.put(&pg_text::Interval {
+                months: 0,
+                days,
+                micros: micros % DAY,
+            })
         }
         DataType::List(field) => encode_list(sink, column.as_list::<i32>(), field, row),
         _ => sink.put(&display(column, row)?),

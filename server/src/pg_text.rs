@@ -140,6 +140,92 @@ macro_rules! postgres_text_form {
     };
 }
 
+/// A PostgreSQL `interval`: months, days and microseconds, kept apart as
+/// PostgreSQL keeps them (a month is not 30 days, a day not 24 hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub months: i32,
+    pub days: i32,
+    pub micros: i64,
+}
+
+impl Interval {
+    /// `interval_out` with `IntervalStyle = postgres`: `1 year 2 mons 3 days
+    /// 04:05:06.5`; a component of another sign than the one before it is
+    /// signed (`-1 days +02:00:00`); zero is `00:00:00`.
+    pub fn postgres_text(&self) -> String {
+        let mut out = String::new();
+        let mut is_zero = true;
+        let mut is_before = false;
+        let mut part = |value: i64, unit: &str| {
+            if value == 0 {
+                return;
+            }
+            let sign = if is_before && value > 0 { "+" } else { "" };
+            let space = if is_zero { "" } else { " " };
+            let plural = if value != 1 { "s" } else { "" };
+            out.push_str(&format!("{space}{sign}{value} {unit}{plural}"));
+            is_before = value < 0;
+            is_zero = false;
+        };
+        part(i64::from(self.months / 12), "year");
+        part(i64::from(self.months % 12), "mon");
+        part(i64::from(self.days), "day");
+        if is_zero || self.micros != 0 {
+            let minus = self.micros < 0;
+            let total = self.micros.unsigned_abs();
+            let (hours, rest) = (total / 3_600_000_000, total % 3_600_000_000);
+            let (minutes, rest) = (rest / 60_000_000, rest % 60_000_000);
+            let (seconds, fraction) = (rest / 1_000_000, rest % 1_000_000);
+            let sign = if minus {
+                "-"
+            } else if is_before {
+                "+"
+            } else {
+                ""
+            };
+            let space = if is_zero { "" } else { " " };
+            out.push_str(&format!(
+                "{space}{sign}{hours:02}:{minutes:02}:{seconds:02}"
+            ));
+            if fraction != 0 {
+                let digits = format!("{fraction:06}");
+                out.push('.');
+                out.push_str(digits.trim_end_matches('0'));
+            }
+        }
+        out
+    }
+}
+
+impl ToSql for Interval {
+    /// PostgreSQL's binary form: microseconds, days, months.
+    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        out.put_i64(self.micros);
+        out.put_i32(self.days);
+        out.put_i32(self.months);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::INTERVAL
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSqlText for Interval {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _format: &FormatOptions,
+    ) -> Result<IsNull, BoxError> {
+        out.put_slice(self.postgres_text().as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
 postgres_text_form!(Float8, f64, |out, v| write_float(out, *v, v, 15));
 postgres_text_form!(Float4, f32, |out, v| write_float(out, *v as f64, v, 6));
 postgres_text_form!(Date, NaiveDate, |out, v| write_date(out, v));
@@ -178,6 +264,25 @@ mod tests {
         let mut out = BytesMut::new();
         write_float(&mut out, 1e6, 1e6f32, 6);
         assert_eq!(&out[..], b"1e+06");
+    }
+
+    #[test]
+    fn intervals_print_like_postgres() {
+        let i = |months, days, micros| {
+            Interval {
+                months,
+                days,
+                micros,
+            }
+            .postgres_text()
+        };
+        assert_eq!(i(0, 0, 72_993_000), "00:01:12.993");
+        assert_eq!(i(0, 0, 0), "00:00:00");
+        assert_eq!(i(14, 3, 14_706_500_000), "1 year 2 mons 3 days 04:05:06.5");
+        assert_eq!(i(0, -1, 7_200_000_000), "-1 days +02:00:00");
+        assert_eq!(i(-13, 0, 0), "-1 years -1 mons");
+        assert_eq!(i(0, 0, -259_200_000_000), "-72:00:00");
+        assert_eq!(i(1, 1, 0), "1 mon 1 day");
     }
 
     #[test]

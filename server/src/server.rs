@@ -85,8 +85,9 @@ impl ServerState {
         template.register_catalog(&config.database, catalog.clone());
         // repeat(), lpad(), array_repeat(), range() ... refuse results past 1 GB.
         lakehouse_udfs::limit_value_sizes(&template);
-        // Integer +, -, * fail on overflow (22003) instead of wrapping.
-        lakehouse_udfs::check_integer_overflow(&template);
+        // Integer +, -, * fail on overflow (22003) instead of wrapping;
+        // float-to-integer casts round.
+        lakehouse_udfs::use_postgres_integer_semantics(&template);
         datafusion_pg_catalog::setup_pg_catalog(&template, &config.database, EmptyContextProvider)
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
         // After the pg_catalog setup, which rebuilds the session state from

@@ -25,7 +25,6 @@ macro_rules! same_function_identity {
 
 mod args;
 mod catalog_lookups;
-mod checked_arithmetic;
 mod column_names;
 mod constant_text;
 mod create_vector_index;
@@ -55,6 +54,7 @@ mod pg_get_userbyid;
 mod pg_is_visible;
 mod pg_size_pretty;
 mod pg_table_is_visible;
+mod postgres_integers;
 mod rag;
 mod regclass_name;
 mod regtype_names;
@@ -79,7 +79,6 @@ use datafusion::prelude::SessionContext;
 use lakehouse_catalog::vector_index::VectorIndexStore;
 use lakehouse_catalog::{DeltaTableStore, JobStore, SequenceStore};
 
-pub use checked_arithmetic::check_integer_overflow;
 pub use embed::{Embed, embedding_type};
 pub use error::UdfError;
 pub use function_signatures::FunctionSignatures;
@@ -88,6 +87,7 @@ pub use ingest_csv::{IngestCsv, ingest_summary_schema};
 pub use lakehouse_models::ModelError;
 pub use models::Models;
 pub use notices::{Notice, SessionNotices};
+pub use postgres_integers::use_postgres_integer_semantics;
 pub use session_settings::{SessionSettings, SettingError};
 pub use to_regtype::TypeOids;
 pub use value_size_limit::{MAX_VALUE_BYTES, limit_value_sizes};

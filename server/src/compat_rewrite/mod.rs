@@ -124,6 +124,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         && !lower.contains("regproc")
         && !lower.contains("typtype")
         && !lower.contains("regclass")
+        && !lower.contains("escape")
     {
         return unchanged(Vec::new());
     }
@@ -143,6 +144,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         }
         changed |= name_special_registers(statement);
         changed |= uuid_as_text(statement);
+        changed |= like_escapes(statement);
         changed |= vector_literals(statement);
         changed |= attname_lists(statement);
         changed |= generate_subscripts(statement);

@@ -103,3 +103,56 @@ pub(super) fn oid_placeholders(statements: &Vec<Statement>) -> OidParams {
     });
     found
 }
+
+/// `x LIKE 'a/_b' ESCAPE '/'` -> `x LIKE 'a\_b'`: DataFusion takes only the
+/// backslash as LIKE's escape (SQLAlchemy's inspector writes `ESCAPE '/'`).
+/// A literal pattern is rewritten to backslash escapes; `ESCAPE ''` (no
+/// escape character) makes its backslashes literal.
+pub(super) fn like_escapes(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        let (Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        }) = expr
+        else {
+            return ControlFlow::<()>::Continue(());
+        };
+        let escape = match escape_char.as_ref().map(|v| &v.value) {
+            Some(Value::SingleQuotedString(e)) if e != "\\" => e.clone(),
+            _ => return ControlFlow::Continue(()),
+        };
+        let Expr::Value(value) = pattern.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let Value::SingleQuotedString(text) = &value.value else {
+            return ControlFlow::Continue(());
+        };
+        let escape = escape.chars().next();
+        let mut rewritten = String::with_capacity(text.len());
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if Some(c) == escape {
+                rewritten.push('\\');
+                if let Some(next) = chars.next() {
+                    rewritten.push(next);
+                }
+            } else if c == '\\' {
+                rewritten.push_str("\\\\");
+            } else {
+                rewritten.push(c);
+            }
+        }
+        value.value = Value::SingleQuotedString(rewritten);
+        *escape_char = None;
+        changed = true;
+        ControlFlow::Continue(())
+    });
+    changed
+}

@@ -1,18 +1,25 @@
-//! Integer `+`, `-` and `*` that fail on overflow, as PostgreSQL's do
-//! (`22003 bigint out of range`).
+//! Integers as PostgreSQL computes them, where DataFusion gave another
+//! answer without an error:
 //!
-//! DataFusion's integer arithmetic wraps: `'9223372036854775800'::int8 +
-//! '9223372036854775800'::int8` returned -16, a wrong answer without an
-//! error. Its physical `BinaryExpr` can check for overflow but its planner
-//! never asks it to, so an analyzer rule (after type coercion, before
-//! constant folding, which would fold the wrapped value) replaces each
-//! integer `+`, `-` and `*` by a call of an internal checked function,
-//! keeping the expression's name, so result columns are named as before.
+//! - `+`, `-` and `*` fail on overflow (`22003 bigint out of range`):
+//!   DataFusion's wrap, so `'9223372036854775800'::int8 +
+//!   '9223372036854775800'::int8` returned -16;
+//! - a float cast to an integer rounds to the nearest, ties to even
+//!   (`(-1.5)::float8::int4` is -2, `2.5::float8::int4` is 2): DataFusion's
+//!   cast truncates (-1).
+//!
+//! Its physical `BinaryExpr` can check for overflow but its planner never
+//! asks it to, so an analyzer rule (after type coercion, before constant
+//! folding, which would fold the wrong value) replaces each integer `+`,
+//! `-` and `*` by a call of an internal checked function and rounds the
+//! operand of each float-to-integer cast, keeping the expression's name, so
+//! result columns are named as before.
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{AsArray, Float64Array};
 use datafusion::arrow::compute::kernels::numeric;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -21,32 +28,34 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::SessionContext;
 
 /// Installs the rule into `ctx` (sessions made from it inherit it).
-pub fn check_integer_overflow(ctx: &SessionContext) {
-    ctx.add_analyzer_rule(Arc::new(CheckedIntegerArithmetic::default()));
+pub fn use_postgres_integer_semantics(ctx: &SessionContext) {
+    ctx.add_analyzer_rule(Arc::new(PostgresIntegers::default()));
 }
 
 /// The analyzer rule.
 #[derive(Debug)]
-struct CheckedIntegerArithmetic {
+struct PostgresIntegers {
     add: Arc<ScalarUDF>,
     subtract: Arc<ScalarUDF>,
     multiply: Arc<ScalarUDF>,
+    round_half_even: Arc<ScalarUDF>,
 }
 
-impl Default for CheckedIntegerArithmetic {
+impl Default for PostgresIntegers {
     fn default() -> Self {
         let udf = |op| Arc::new(ScalarUDF::new_from_impl(CheckedOperator::new(op)));
-        CheckedIntegerArithmetic {
+        PostgresIntegers {
             add: udf(Operator::Plus),
             subtract: udf(Operator::Minus),
             multiply: udf(Operator::Multiply),
+            round_half_even: Arc::new(ScalarUDF::new_from_impl(RoundHalfEven::default())),
         }
     }
 }
@@ -65,8 +74,34 @@ fn is_integer(data_type: &DataType) -> bool {
     )
 }
 
-impl CheckedIntegerArithmetic {
+impl PostgresIntegers {
     fn checked(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+        if let Expr::Cast(Cast {
+            expr: operand,
+            field,
+        }) = &expr
+            && is_integer(field.data_type())
+            && matches!(
+                operand.get_type(schema),
+                Ok(DataType::Float16 | DataType::Float32 | DataType::Float64)
+            )
+        {
+            let Expr::Cast(Cast {
+                expr: operand,
+                field,
+            }) = expr
+            else {
+                return Ok(Transformed::no(expr));
+            };
+            let rounded = Expr::ScalarFunction(ScalarFunction::new_udf(
+                self.round_half_even.clone(),
+                vec![Expr::Cast(Cast::new(operand, DataType::Float64))],
+            ));
+            return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
+                Box::new(rounded),
+                field,
+            ))));
+        }
         let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
             return Ok(Transformed::no(expr));
         };
@@ -92,9 +127,9 @@ impl CheckedIntegerArithmetic {
     }
 }
 
-impl AnalyzerRule for CheckedIntegerArithmetic {
+impl AnalyzerRule for PostgresIntegers {
     fn name(&self) -> &str {
-        "checked_integer_arithmetic"
+        "postgres_integers"
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
@@ -203,5 +238,41 @@ impl ScalarUDFImpl for CheckedOperator {
             ));
         }
         Ok(ColumnarValue::Array(result))
+    }
+}
+
+/// `rint`: a float rounded to the nearest integer, ties to even (what
+/// PostgreSQL's float-to-integer casts do).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RoundHalfEven {
+    signature: Signature,
+}
+
+impl Default for RoundHalfEven {
+    fn default() -> Self {
+        RoundHalfEven {
+            signature: Signature::exact(vec![DataType::Float64], Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RoundHalfEven {
+    fn name(&self) -> &str {
+        "rint"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let values = args.args[0].to_array(args.number_rows)?;
+        let values = values.as_primitive::<Float64Type>();
+        let rounded: Float64Array = values.unary(f64::round_ties_even);
+        Ok(ColumnarValue::Array(Arc::new(rounded)))
     }
 }
