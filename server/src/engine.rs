@@ -427,6 +427,7 @@ pub async fn plan(
             .collect()
             .await?;
     }
+    crate::unimplemented_clauses::refuse_in_query(&statement)?;
     let mut statement = statement;
     crate::path_lookup::qualify_from_search_path(session, &mut statement);
     let mut plan = plan_statement(session, statement.clone()).await?;

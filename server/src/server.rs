@@ -86,8 +86,8 @@ impl ServerState {
         // repeat(), lpad(), array_repeat(), range() ... refuse results past 1 GB.
         lakehouse_udfs::limit_value_sizes(&template);
         // Integer +, -, * fail on overflow (22003) instead of wrapping;
-        // float-to-integer casts round.
-        lakehouse_udfs::use_postgres_integer_semantics(&template);
+        // float-to-integer casts round; text-to-bytea casts decode.
+        lakehouse_udfs::use_postgres_semantics(&template);
         datafusion_pg_catalog::setup_pg_catalog(&template, &config.database, EmptyContextProvider)
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
         // After the pg_catalog setup, which rebuilds the session state from

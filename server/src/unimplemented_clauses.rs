@@ -9,8 +9,12 @@
 //! before anything is created. The `unimplemented_clauses.slt` file lists
 //! each one, so the list stays honest.
 
+use std::ops::ControlFlow;
+
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTable, CreateTableOptions, ReferentialAction, TableConstraint,
+    ColumnOption, CreateTable, CreateTableOptions, JoinConstraint, JoinOperator, Query,
+    ReferentialAction, SetExpr, SetOperator, SetQuantifier, Statement, TableConstraint,
+    TableFactor, TableWithJoins, Visit, Visitor,
 };
 
 use crate::error::{ServerError, ServerResult};
@@ -97,4 +101,99 @@ pub fn refuse_referential_actions(
 
 fn unsupported(clause: String) -> ServerError {
     ServerError::Unsupported(clause)
+}
+
+/// Refuses the query clauses DataFusion plans with another meaning than
+/// PostgreSQL's, anywhere in `statement` (subqueries included):
+///
+/// - `EXCEPT ALL` and `INTERSECT ALL`: DataFusion keeps or removes every copy
+///   of a row (`{1,1,2} EXCEPT ALL {1}` gave `{2}`; PostgreSQL: `{1,2}`);
+/// - `RIGHT` / `FULL JOIN ... USING` and `NATURAL RIGHT | FULL JOIN`: the
+///   merged column is the left table's, NULL for rows only the right side
+///   has (PostgreSQL: `COALESCE(left.c, right.c)`).
+pub fn refuse_in_query(statement: &Statement) -> ServerResult<()> {
+    let mut check = QueryClauses(None);
+    let _ = statement.visit(&mut check);
+    match check.0 {
+        Some(clause) => Err(unsupported(clause)),
+        None => Ok(()),
+    }
+}
+
+/// The first refused clause found.
+struct QueryClauses(Option<String>);
+
+impl Visitor for QueryClauses {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        self.0 = refused_in_set_expr(&query.body);
+        if self.0.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+fn refused_in_set_expr(body: &SetExpr) -> Option<String> {
+    match body {
+        SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            right,
+        } => {
+            if matches!(
+                op,
+                SetOperator::Except | SetOperator::Intersect | SetOperator::Minus
+            ) && matches!(set_quantifier, SetQuantifier::All)
+            {
+                return Some(format!(
+                    "{op} ALL (DataFusion would not count duplicate rows as PostgreSQL does; use {op} without ALL)"
+                ));
+            }
+            refused_in_set_expr(left).or_else(|| refused_in_set_expr(right))
+        }
+        SetExpr::Select(select) => select.from.iter().find_map(refused_in_joins),
+        _ => None,
+    }
+}
+
+fn refused_in_joins(from: &TableWithJoins) -> Option<String> {
+    if let TableFactor::NestedJoin {
+        table_with_joins, ..
+    } = &from.relation
+        && let Some(clause) = refused_in_joins(table_with_joins)
+    {
+        return Some(clause);
+    }
+    for join in &from.joins {
+        let (kind, constraint) = match &join.join_operator {
+            JoinOperator::Right(c) | JoinOperator::RightOuter(c) => ("RIGHT", c),
+            JoinOperator::FullOuter(c) => ("FULL", c),
+            _ => continue,
+        };
+        match constraint {
+            JoinConstraint::Using(_) => {
+                return Some(format!(
+                    "{kind} JOIN ... USING (its merged columns would not be coalesced; join ON and use COALESCE)"
+                ));
+            }
+            JoinConstraint::Natural => {
+                return Some(format!(
+                    "NATURAL {kind} JOIN (its merged columns would not be coalesced; join ON and use COALESCE)"
+                ));
+            }
+            _ => {}
+        }
+        if let TableFactor::NestedJoin {
+            table_with_joins, ..
+        } = &join.relation
+            && let Some(clause) = refused_in_joins(table_with_joins)
+        {
+            return Some(clause);
+        }
+    }
+    None
 }

@@ -1,4 +1,4 @@
-//! Integers as PostgreSQL computes them, where DataFusion gave another
+//! Expressions as PostgreSQL evaluates them, where DataFusion gave another
 //! answer without an error:
 //!
 //! - `+`, `-` and `*` fail on overflow (`22003 bigint out of range`):
@@ -6,18 +6,22 @@
 //!   '9223372036854775800'::int8` returned -16;
 //! - a float cast to an integer rounds to the nearest, ties to even
 //!   (`(-1.5)::float8::int4` is -2, `2.5::float8::int4` is 2): DataFusion's
-//!   cast truncates (-1).
+//!   cast truncates (-1);
+//! - text cast to `bytea` is read as PostgreSQL's bytea input (`'\xdeadbeef'`
+//!   is 4 bytes, `'a\\b'` 3 bytes): DataFusion kept the text's own bytes,
+//!   so `'\xDeAdBeEf'::bytea` stored the backslash and the letters.
 //!
 //! Its physical `BinaryExpr` can check for overflow but its planner never
 //! asks it to, so an analyzer rule (after type coercion, before constant
 //! folding, which would fold the wrong value) replaces each integer `+`,
-//! `-` and `*` by a call of an internal checked function and rounds the
-//! operand of each float-to-integer cast, keeping the expression's name, so
+//! `-` and `*` by a call of an internal checked function, rounds the
+//! operand of each float-to-integer cast and decodes the operand of each
+//! text-to-bytea cast, keeping the expression's name, so
 //! result columns are named as before.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, Float64Array};
+use datafusion::arrow::array::{AsArray, BinaryBuilder, Float64Array};
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::arrow::error::ArrowError;
@@ -32,30 +36,34 @@ use datafusion::logical_expr::{
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
+
+use crate::UdfError;
 use datafusion::prelude::SessionContext;
 
 /// Installs the rule into `ctx` (sessions made from it inherit it).
-pub fn use_postgres_integer_semantics(ctx: &SessionContext) {
-    ctx.add_analyzer_rule(Arc::new(PostgresIntegers::default()));
+pub fn use_postgres_semantics(ctx: &SessionContext) {
+    ctx.add_analyzer_rule(Arc::new(PostgresSemantics::default()));
 }
 
 /// The analyzer rule.
 #[derive(Debug)]
-struct PostgresIntegers {
+struct PostgresSemantics {
     add: Arc<ScalarUDF>,
     subtract: Arc<ScalarUDF>,
     multiply: Arc<ScalarUDF>,
     round_half_even: Arc<ScalarUDF>,
+    bytea_in: Arc<ScalarUDF>,
 }
 
-impl Default for PostgresIntegers {
+impl Default for PostgresSemantics {
     fn default() -> Self {
         let udf = |op| Arc::new(ScalarUDF::new_from_impl(CheckedOperator::new(op)));
-        PostgresIntegers {
+        PostgresSemantics {
             add: udf(Operator::Plus),
             subtract: udf(Operator::Minus),
             multiply: udf(Operator::Multiply),
             round_half_even: Arc::new(ScalarUDF::new_from_impl(RoundHalfEven::default())),
+            bytea_in: Arc::new(ScalarUDF::new_from_impl(ByteaIn::default())),
         }
     }
 }
@@ -74,7 +82,7 @@ fn is_integer(data_type: &DataType) -> bool {
     )
 }
 
-impl PostgresIntegers {
+impl PostgresSemantics {
     fn checked(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         if let Expr::Cast(Cast {
             expr: operand,
@@ -99,6 +107,35 @@ impl PostgresIntegers {
             ));
             return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
                 Box::new(rounded),
+                field,
+            ))));
+        }
+        if let Expr::Cast(Cast {
+            expr: operand,
+            field,
+        }) = &expr
+            && matches!(
+                field.data_type(),
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+            )
+            && matches!(
+                operand.get_type(schema),
+                Ok(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            )
+        {
+            let Expr::Cast(Cast {
+                expr: operand,
+                field,
+            }) = expr
+            else {
+                return Ok(Transformed::no(expr));
+            };
+            let decoded = Expr::ScalarFunction(ScalarFunction::new_udf(
+                self.bytea_in.clone(),
+                vec![Expr::Cast(Cast::new(operand, DataType::Utf8))],
+            ));
+            return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
+                Box::new(decoded),
                 field,
             ))));
         }
@@ -127,9 +164,9 @@ impl PostgresIntegers {
     }
 }
 
-impl AnalyzerRule for PostgresIntegers {
+impl AnalyzerRule for PostgresSemantics {
     fn name(&self) -> &str {
-        "postgres_integers"
+        "postgres_semantics"
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
@@ -274,5 +311,129 @@ impl ScalarUDFImpl for RoundHalfEven {
         let values = values.as_primitive::<Float64Type>();
         let rounded: Float64Array = values.unary(f64::round_ties_even);
         Ok(ColumnarValue::Array(Arc::new(rounded)))
+    }
+}
+
+/// `byteain`: PostgreSQL's bytea input, hex (`\\x0aff`, whitespace between
+/// pairs allowed) or escape format (`\\\\` a backslash, `\\ooo` an octal byte,
+/// anything else its own bytes). Malformed input is `22P02`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ByteaIn {
+    signature: Signature,
+}
+
+impl Default for ByteaIn {
+    fn default() -> Self {
+        ByteaIn {
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        }
+    }
+}
+
+/// The bytes `text` stands for as bytea input.
+/// Errors carry PostgreSQL's SQLSTATE: 22023 for hex, 22P02 for escapes.
+fn bytea_input(text: &str) -> std::result::Result<Vec<u8>, (&'static str, String)> {
+    let invalid = || {
+        (
+            "22P02",
+            format!("invalid input syntax for type bytea: \"{text}\""),
+        )
+    };
+    if let Some(hex) = text.strip_prefix("\\x") {
+        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if !digits.len().is_multiple_of(2) {
+            return Err((
+                "22023",
+                format!("invalid hexadecimal data: odd number of digits in \"{text}\""),
+            ));
+        }
+        return digits
+            .chunks(2)
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                    .ok_or_else(|| ("22023", format!("invalid hexadecimal digit in \"{text}\"")))
+            })
+            .collect();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+        } else if bytes.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else {
+            let octal = bytes.get(i + 1..i + 4).ok_or_else(invalid)?;
+            if !octal.iter().all(|b| (b'0'..=b'7').contains(b)) || octal[0] > b'3' {
+                return Err(invalid());
+            }
+            out.push(octal.iter().fold(0u8, |v, d| v * 8 + (d - b'0')));
+            i += 4;
+        }
+    }
+    Ok(out)
+}
+
+impl ScalarUDFImpl for ByteaIn {
+    fn name(&self) -> &str {
+        "byteain"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let texts = args.args[0].to_array(args.number_rows)?;
+        let texts = texts.as_string::<i32>();
+        let mut out = BinaryBuilder::new();
+        for text in texts.iter() {
+            match text {
+                None => out.append_null(),
+                Some(text) => {
+                    let bytes =
+                        bytea_input(text).map_err(|(sqlstate, message)| match sqlstate {
+                            // Bad hex digits: PostgreSQL's 22023.
+                            "22023" => {
+                                DataFusionError::External(Box::new(UdfError::InvalidArgument {
+                                    function: "bytea",
+                                    message,
+                                }))
+                            }
+                            _ => DataFusionError::ArrowError(
+                                Box::new(ArrowError::CastError(message)),
+                                None,
+                            ),
+                        })?;
+                    out.append_value(bytes);
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bytea_input;
+
+    #[test]
+    fn bytea_input_as_postgresql_reads_it() {
+        assert_eq!(bytea_input("\\xDeAdBeEf"), Ok(vec![0xde, 0xad, 0xbe, 0xef]));
+        assert_eq!(bytea_input("\\x de ad"), Ok(vec![0xde, 0xad]));
+        assert_eq!(bytea_input("a\\\\b\\001"), Ok(vec![b'a', b'\\', b'b', 1]));
+        assert_eq!(bytea_input("plain"), Ok(b"plain".to_vec()));
+        assert!(bytea_input("\\x0").is_err());
+        assert!(bytea_input("\\xzz").is_err());
+        assert!(bytea_input("bad\\9").is_err());
     }
 }
