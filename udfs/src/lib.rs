@@ -23,6 +23,7 @@ macro_rules! same_function_identity {
     };
 }
 
+mod age;
 mod args;
 mod catalog_lookups;
 mod column_names;
@@ -127,10 +128,11 @@ pub struct SessionHandles {
 }
 
 /// PostgreSQL's `to_char(date | timestamp, template)` and `to_date(text,
-/// template)` in place of DataFusion's chrono-format ones, in `ctx` and the
-/// sessions made from it.
+/// template)` in place of DataFusion's chrono-format ones, and `age()`, in
+/// `ctx` and the sessions made from it.
 pub fn use_postgres_datetime_templates(ctx: &SessionContext) {
     ctx.register_udf(to_char::to_char());
+    ctx.register_udf(age::age());
     if let Ok(builtin) = datafusion::execution::FunctionRegistry::udf(ctx, "to_date") {
         ctx.register_udf(to_date::to_date(builtin));
     }
