@@ -79,6 +79,9 @@ pub enum CatalogError {
     /// table another writer was committing to.
     #[error("canceling statement due to lock timeout (waiting to commit to {0})")]
     LockTimeout(String),
+    /// A value longer than its `varchar(n)` / `char(n)` column.
+    #[error("{0}")]
+    ValueTooLong(String),
     #[error("cannot use column reference in DEFAULT expression")]
     ColumnReferenceInDefault,
     /// `CREATE SEQUENCE` options PostgreSQL refuses.

@@ -51,8 +51,8 @@ pub use roles::{Role, RoleStore, ScramVerifier};
 pub use schema_provider::DeltaSchemaProvider;
 pub use sequences::{OwnedBy, SequenceDefinition, SequenceInfo, SequenceStore};
 pub use table_constraints::{
-    CONSTRAINTS_PROPERTY, ColumnDefault, ForeignKey, IdentityKind, KeyConstraint, TableConstraints,
-    default_constraint_name,
+    CONSTRAINTS_PROPERTY, ColumnDefault, DeclaredLength, ForeignKey, IdentityKind, KeyConstraint,
+    TableConstraints, default_constraint_name,
 };
 pub use table_store::{
     COLUMN_COMMENT_KEY, DeltaTableStore, TableDefinition, TableIdent, TableStats, WriteMode,

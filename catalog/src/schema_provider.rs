@@ -19,6 +19,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::limit::GlobalLimitExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use deltalake::DeltaTable;
@@ -328,6 +329,7 @@ impl TableProvider for LiveDeltaTable {
             let sink = SessionWriteSink {
                 ident: self.ident.clone(),
                 schema: self.schema.clone(),
+                declared: self.declared.clone(),
                 writes,
                 write: SessionWrite::StageRows,
             };
@@ -348,6 +350,7 @@ impl TableProvider for LiveDeltaTable {
                 table: self.loaded_table().await,
                 appends: self.appends.clone(),
                 user,
+                declared: self.declared.clone(),
             };
             return Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)));
         }
@@ -364,6 +367,7 @@ impl TableProvider for LiveDeltaTable {
         let sink = SessionWriteSink {
             ident: self.ident.clone(),
             schema: self.schema.clone(),
+            declared: self.declared.clone(),
             writes,
             write: SessionWrite::Truncate,
         };
@@ -381,6 +385,8 @@ struct AppendSink {
     table: DeltaTable,
     appends: GroupCommitter,
     user: String,
+    /// Declared `varchar(n)` / `char(n)` lengths the rows must fit.
+    declared: TableConstraints,
 }
 
 impl std::fmt::Debug for AppendSink {
@@ -412,6 +418,17 @@ impl DataSink for AppendSink {
             sha256: None,
             user: self.user.clone(),
         };
+        let declared = self.declared.clone();
+        let schema = data.schema();
+        let data = Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            data.and_then(move |batch| {
+                let fitted = declared
+                    .fit_declared_lengths(batch)
+                    .map_err(DataFusionError::from);
+                async move { fitted }
+            }),
+        ));
         Ok(self
             .appends
             .append(&self.ident, &self.table, data, lineage)
@@ -425,6 +442,8 @@ impl DataSink for AppendSink {
 struct SessionWriteSink {
     ident: TableIdent,
     schema: SchemaRef,
+    /// Declared `varchar(n)` / `char(n)` lengths the rows must fit.
+    declared: TableConstraints,
     writes: Arc<UncommittedWrites>,
     write: SessionWrite,
 }
@@ -457,6 +476,10 @@ impl DataSink for SessionWriteSink {
         match self.write {
             SessionWrite::StageRows => {
                 let batches: Vec<_> = data.try_collect().await?;
+                let batches = batches
+                    .into_iter()
+                    .map(|b| self.declared.fit_declared_lengths(b))
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(self.writes.stage(&self.ident, &self.schema, batches)?)
             }
             SessionWrite::Truncate => {

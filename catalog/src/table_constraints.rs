@@ -13,9 +13,13 @@
 
 use std::collections::BTreeMap;
 
+use datafusion::arrow::array::{AsArray, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::TableIdent;
+use crate::{CatalogError, TableIdent};
 
 /// The Delta table property that holds a table's constraints (JSON).
 pub const CONSTRAINTS_PROPERTY: &str = "lakehouse.constraints";
@@ -62,6 +66,48 @@ pub enum IdentityKind {
     ByDefault,
 }
 
+/// The length a `varchar(n)` or `char(n)` column was declared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredLength {
+    /// Characters.
+    pub length: u64,
+    /// `char(n)` (PostgreSQL's `bpchar`): trailing spaces carry no meaning.
+    pub blank_padded: bool,
+}
+
+impl DeclaredLength {
+    fn type_name(&self) -> String {
+        if self.blank_padded {
+            format!("character({})", self.length)
+        } else {
+            format!("character varying({})", self.length)
+        }
+    }
+
+    /// The value to store, as PostgreSQL's assignment to the type: too long
+    /// is an error unless only spaces are past the length (they are cut);
+    /// `char(n)` values lose their trailing spaces (PostgreSQL pads them,
+    /// and ignores the padding when comparing).
+    fn fit<'a>(&self, value: &'a str) -> Result<std::borrow::Cow<'a, str>, CatalogError> {
+        let value = if self.blank_padded {
+            value.trim_end_matches(' ')
+        } else {
+            value
+        };
+        let length = self.length as usize;
+        match value.char_indices().nth(length) {
+            None => Ok(std::borrow::Cow::Borrowed(value)),
+            Some((cut, _)) if value[cut..].chars().all(|c| c == ' ') => {
+                Ok(std::borrow::Cow::Borrowed(&value[..cut]))
+            }
+            Some(_) => Err(CatalogError::ValueTooLong(format!(
+                "value too long for type {}",
+                self.type_name()
+            ))),
+        }
+    }
+}
+
 /// Every informational constraint and column default of one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableConstraints {
@@ -74,6 +120,9 @@ pub struct TableConstraints {
     /// By column name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub column_defaults: BTreeMap<String, ColumnDefault>,
+    /// `varchar(n)` / `char(n)` columns, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub column_lengths: BTreeMap<String, DeclaredLength>,
 }
 
 impl TableConstraints {
@@ -82,6 +131,33 @@ impl TableConstraints {
             && self.unique.is_empty()
             && self.foreign_keys.is_empty()
             && self.column_defaults.is_empty()
+            && self.column_lengths.is_empty()
+    }
+
+    /// `batch` as the table stores it: each `varchar(n)` / `char(n)` value
+    /// fitted to its declared length, or `22001` for one too long.
+    pub fn fit_declared_lengths(&self, batch: RecordBatch) -> Result<RecordBatch, CatalogError> {
+        if self.column_lengths.is_empty() {
+            return Ok(batch);
+        }
+        let schema = batch.schema();
+        let mut columns = batch.columns().to_vec();
+        for (index, field) in schema.fields().iter().enumerate() {
+            let Some(declared) = self.column_lengths.get(field.name()) else {
+                continue;
+            };
+            let text = cast(&columns[index], &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            let fitted: StringArray = text
+                .iter()
+                .map(|v| {
+                    v.map(|v| declared.fit(v).map(|f| f.into_owned()))
+                        .transpose()
+                })
+                .collect::<Result<_, _>>()?;
+            columns[index] = cast(&fitted, field.data_type())?;
+        }
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 
     /// The primary key and unique constraints: what a foreign key may reference.
@@ -125,6 +201,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn declared_lengths_fit_as_postgresql_assigns() {
+        let varchar = DeclaredLength {
+            length: 4,
+            blank_padded: false,
+        };
+        assert_eq!(varchar.fit("abcd").ok().as_deref(), Some("abcd"));
+        assert_eq!(varchar.fit("ab  ").ok().as_deref(), Some("ab  "));
+        assert_eq!(varchar.fit("abcd   ").ok().as_deref(), Some("abcd"));
+        assert_eq!(
+            varchar.fit("héllo").err().map(|e| e.to_string()).as_deref(),
+            Some("value too long for type character varying(4)")
+        );
+        let char2 = DeclaredLength {
+            length: 2,
+            blank_padded: true,
+        };
+        assert_eq!(char2.fit("a ").ok().as_deref(), Some("a"));
+        assert!(char2.fit("abc").is_err());
+    }
+
+    #[test]
     fn json_round_trip_and_postgres_names() {
         let constraints = TableConstraints {
             primary_key: Some(KeyConstraint {
@@ -146,6 +243,7 @@ mod tests {
                     identity: Some(IdentityKind::Always),
                 },
             )]),
+            column_lengths: BTreeMap::new(),
         };
         let json = constraints.to_json();
         assert!(!json.contains("unique"), "{json}");

@@ -18,14 +18,14 @@ use datafusion::arrow::datatypes::DataType as ArrowType;
 use datafusion::common::{DFSchema, ExprSchema};
 use datafusion::logical_expr::ExprSchemable;
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, ColumnOptionDef, CreateTable, DataType, Expr, GeneratedAs, Ident, Insert,
-    ObjectName, SequenceOptions, SetExpr, TableObject,
+    CharacterLength, ColumnOption, ColumnOptionDef, CreateTable, DataType, Expr, GeneratedAs,
+    Ident, Insert, ObjectName, SequenceOptions, SetExpr, TableObject,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use lakehouse_catalog::{
-    ColumnDefault, DeltaTableStore, IdentityKind, OwnedBy, SequenceDefinition, SequenceStore,
-    TableConstraints, TableIdent,
+    ColumnDefault, DeclaredLength, DeltaTableStore, IdentityKind, OwnedBy, SequenceDefinition,
+    SequenceStore, TableConstraints, TableIdent,
 };
 
 use crate::error::{ServerError, ServerResult};
@@ -40,12 +40,37 @@ struct DeclaredSequence {
     identity: Option<IdentityKind>,
 }
 
-/// The defaults one CREATE TABLE declared, as written.
+/// The defaults one CREATE TABLE declared, as written, and the lengths of
+/// its `varchar(n)` / `char(n)` columns (what an INSERT must apply besides
+/// the column types DataFusion keeps).
 #[derive(Debug, Clone, Default)]
 pub struct DeclaredDefaults {
     /// Column -> the DEFAULT expression's SQL text.
     defaults: BTreeMap<String, String>,
     sequences: Vec<DeclaredSequence>,
+    lengths: BTreeMap<String, DeclaredLength>,
+}
+
+/// The declared length of a `varchar(n)` / `char(n)` type (`char` alone is
+/// `char(1)`); `None` for other types and unbounded `varchar`.
+fn declared_length(data_type: &DataType) -> Option<DeclaredLength> {
+    let length = |l: &Option<CharacterLength>| match l {
+        Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+        _ => None,
+    };
+    match data_type {
+        DataType::Varchar(l) | DataType::CharacterVarying(l) | DataType::CharVarying(l) => {
+            Some(DeclaredLength {
+                length: length(l)?,
+                blank_padded: false,
+            })
+        }
+        DataType::Char(l) | DataType::Character(l) => Some(DeclaredLength {
+            length: length(l).unwrap_or(1),
+            blank_padded: true,
+        }),
+        _ => None,
+    }
 }
 
 /// An identifier as PostgreSQL folds it: unquoted names are lower case.
@@ -92,6 +117,9 @@ impl DeclaredDefaults {
         let mut declared = DeclaredDefaults::default();
         for column in &mut create.columns {
             let name = folded(&column.name);
+            if let Some(length) = declared_length(&column.data_type) {
+                declared.lengths.insert(name.clone(), length);
+            }
             let mut sequence = None;
             if let Some((integer, type_name)) = serial_type(&column.data_type) {
                 column.data_type = integer;
@@ -184,6 +212,7 @@ impl DeclaredDefaults {
         sequences: &SequenceStore,
         into: &mut TableConstraints,
     ) -> ServerResult<Vec<TableIdent>> {
+        into.column_lengths = self.lengths;
         for (column, sql) in self.defaults {
             let target = column_type(columns, &column)?;
             let expr = store.plan_default(&sql)?;

@@ -923,8 +923,12 @@ pub async fn copy_from_finish(
             },
         })
         .collect::<ServerResult<_>>()?;
-    let full = RecordBatch::try_new(copy.table_schema.clone(), columns)
+    let mut full = RecordBatch::try_new(copy.table_schema.clone(), columns)
         .map_err(|e| ServerError::sql("23502", format!("COPY into {}: {e}", copy.target)))?;
+    // varchar(n) / char(n) lengths, as an INSERT applies them.
+    if let Some((_, declared)) = state.catalog.store().declared(&copy.target).await? {
+        full = declared.fit_declared_lengths(full)?;
+    }
     if session.writes.is_open() {
         session
             .writes

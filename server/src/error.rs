@@ -127,6 +127,7 @@ fn catalog_sqlstate(e: &CatalogError) -> &'static str {
         CatalogError::Corrupt { .. } => "XX001",
         CatalogError::InvalidSequence { .. } => "22023",
         CatalogError::ColumnReferenceInDefault => "0A000",
+        CatalogError::ValueTooLong(_) => "22001",
         CatalogError::SequenceLimit(_) => "2200H",
         CatalogError::SequenceValue(_) => "22003",
         CatalogError::UncommittedTooLarge { .. } => "54000",
