@@ -76,6 +76,9 @@ fn psql_walkthrough() {
     assert!(out.contains("public") && out.contains("lakehouse"), "{out}");
     let out = run(&server, &["-c", "\\l"]);
     assert!(out.contains("lakehouse"), "{out}");
+    // Only the database a client can connect to.
+    assert!(!out.contains("postgres "), "{out}");
+    assert!(out.contains("(1 row)"), "{out}");
 
     let out = run(
         &server,

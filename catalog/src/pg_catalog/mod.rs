@@ -301,6 +301,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_roles" => OverlayKind::Roles,
             "pg_namespace" => OverlayKind::Namespace,
             "pg_am" => OverlayKind::AccessMethod,
+            "pg_database" => OverlayKind::Database,
             _ => return self.inner.table(name).await,
         };
         let schema = match kind {
@@ -315,6 +316,7 @@ impl SchemaProvider for PgCatalogOverlay {
             OverlayKind::Settings
             | OverlayKind::Roles
             | OverlayKind::Namespace
+            | OverlayKind::Database
             | OverlayKind::AccessMethod => match self.inner.table(name).await? {
                 Some(inner) => inner.schema(),
                 None => return Ok(None),
@@ -362,6 +364,9 @@ enum OverlayKind {
     Namespace,
     /// datafusion-pg-catalog's rows and the `delta` table access method.
     AccessMethod,
+    /// The one database a client can connect to (datafusion-pg-catalog
+    /// adds a `postgres` row, which `\l` listed and no login could use).
+    Database,
 }
 
 /// `pg_settings` rows for a session's parameters, in `schema`.
@@ -571,6 +576,30 @@ impl ComputedTable for OverlayTable {
                 let fixed = self.fixed_rows("pg_am", state).await?;
                 return with_delta_access_method(&self.schema, fixed);
             }
+            OverlayKind::Database => {
+                use datafusion::arrow::array::AsArray;
+                let database = state.config_options().catalog.default_catalog.clone();
+                let mut kept = Vec::new();
+                for batch in self.fixed_rows("pg_database", state).await? {
+                    let Some(names) = batch.column_by_name("datname") else {
+                        kept.push(batch);
+                        continue;
+                    };
+                    let names = datafusion::arrow::compute::cast(
+                        names,
+                        &datafusion::arrow::datatypes::DataType::Utf8,
+                    )?;
+                    let mask: datafusion::arrow::array::BooleanArray = names
+                        .as_string::<i32>()
+                        .iter()
+                        .map(|n| Some(n == Some(database.as_str())))
+                        .collect();
+                    kept.push(datafusion::arrow::compute::filter_record_batch(
+                        &batch, &mask,
+                    )?);
+                }
+                return Ok(kept);
+            }
             OverlayKind::Namespace => {
                 let admin = self.admin_oid();
                 return self
@@ -625,6 +654,7 @@ impl ComputedTable for OverlayTable {
             | OverlayKind::Settings
             | OverlayKind::Roles
             | OverlayKind::Namespace
+            | OverlayKind::Database
             | OverlayKind::AccessMethod => Vec::new(),
         })
     }
