@@ -275,21 +275,13 @@ fn column_type(columns: &DFSchema, column: &str) -> ServerResult<ArrowType> {
 /// `schema.name` as a string literal's content, each part quoted when
 /// PostgreSQL would need it (a quote doubled for the literal).
 fn qualified_literal(ident: &TableIdent) -> String {
-    let part = |name: &str| {
-        let plain = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if plain {
-            name.to_string()
-        } else {
-            format!("\"{}\"", name.replace('"', "\"\""))
-        }
-    };
-    format!("{}.{}", part(&ident.schema), part(&ident.table)).replace('\'', "''")
+    use lakehouse_catalog::pg_catalog::quote_ident;
+    format!(
+        "{}.{}",
+        quote_ident(&ident.schema),
+        quote_ident(&ident.table)
+    )
+    .replace('\'', "''")
 }
 
 /// Creates the sequence of a serial or identity column: `<table>_<column>_seq`

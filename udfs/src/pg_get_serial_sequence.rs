@@ -14,6 +14,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use lakehouse_catalog::pg_catalog::quote_ident;
 use lakehouse_catalog::{DeltaTableStore, SequenceStore, TableIdent};
 
 use crate::search_path::path_schemas;
@@ -58,22 +59,6 @@ impl PgGetSerialSequence {
             quote_ident(&sequence.schema),
             quote_ident(&sequence.table)
         ))
-    }
-}
-
-/// An identifier as PostgreSQL prints it: quoted unless plain lower case.
-fn quote_ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
 

@@ -83,17 +83,34 @@ fn is_integer(data_type: &DataType) -> bool {
 }
 
 impl PostgresSemantics {
+    /// The function a cast's operand goes through first, and the type it
+    /// takes: float to integer rounds, text to bytea decodes.
+    fn cast_operand_function(
+        &self,
+        from: &DataType,
+        to: &DataType,
+    ) -> Option<(&Arc<ScalarUDF>, DataType)> {
+        match (from, to) {
+            (DataType::Float16 | DataType::Float32 | DataType::Float64, to) if is_integer(to) => {
+                Some((&self.round_half_even, DataType::Float64))
+            }
+            (
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View,
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView,
+            ) => Some((&self.bytea_in, DataType::Utf8)),
+            _ => None,
+        }
+    }
+
     fn checked(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         if let Expr::Cast(Cast {
             expr: operand,
             field,
         }) = &expr
-            && is_integer(field.data_type())
-            && matches!(
-                operand.get_type(schema),
-                Ok(DataType::Float16 | DataType::Float32 | DataType::Float64)
-            )
+            && let Ok(from) = operand.get_type(schema)
+            && let Some((udf, takes)) = self.cast_operand_function(&from, field.data_type())
         {
+            let udf = udf.clone();
             let Expr::Cast(Cast {
                 expr: operand,
                 field,
@@ -101,41 +118,12 @@ impl PostgresSemantics {
             else {
                 return Ok(Transformed::no(expr));
             };
-            let rounded = Expr::ScalarFunction(ScalarFunction::new_udf(
-                self.round_half_even.clone(),
-                vec![Expr::Cast(Cast::new(operand, DataType::Float64))],
+            let converted = Expr::ScalarFunction(ScalarFunction::new_udf(
+                udf,
+                vec![Expr::Cast(Cast::new(operand, takes))],
             ));
             return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
-                Box::new(rounded),
-                field,
-            ))));
-        }
-        if let Expr::Cast(Cast {
-            expr: operand,
-            field,
-        }) = &expr
-            && matches!(
-                field.data_type(),
-                DataType::Binary | DataType::LargeBinary | DataType::BinaryView
-            )
-            && matches!(
-                operand.get_type(schema),
-                Ok(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-            )
-        {
-            let Expr::Cast(Cast {
-                expr: operand,
-                field,
-            }) = expr
-            else {
-                return Ok(Transformed::no(expr));
-            };
-            let decoded = Expr::ScalarFunction(ScalarFunction::new_udf(
-                self.bytea_in.clone(),
-                vec![Expr::Cast(Cast::new(operand, DataType::Utf8))],
-            ));
-            return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
-                Box::new(decoded),
+                Box::new(converted),
                 field,
             ))));
         }

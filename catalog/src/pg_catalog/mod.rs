@@ -15,6 +15,7 @@
 //! as `int2[]` so the `unnest(indkey)` of index reflection plans.
 
 mod pg_constraint;
+pub use pg_constraint::quote_ident;
 mod pg_description;
 mod pg_index;
 mod pg_roles;

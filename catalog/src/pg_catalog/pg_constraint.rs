@@ -98,7 +98,7 @@ pub struct ConstraintDefinition {
 }
 
 /// An identifier as PostgreSQL prints it: quoted unless plain lower case.
-pub(super) fn quote_ident(name: &str) -> String {
+pub fn quote_ident(name: &str) -> String {
     let plain = name
         .chars()
         .next()
