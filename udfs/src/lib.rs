@@ -68,6 +68,7 @@ mod to_char;
 mod to_date;
 mod to_regclass;
 mod to_regtype;
+mod to_timestamp;
 mod value_size_limit;
 mod vector_index_build;
 mod vector_literal;
@@ -128,13 +129,17 @@ pub struct SessionHandles {
 }
 
 /// PostgreSQL's `to_char(date | timestamp, template)` and `to_date(text,
-/// template)` in place of DataFusion's chrono-format ones, and `age()`, in
+/// template)` and `to_timestamp(text, template)` in place of DataFusion's
+/// chrono-format ones, and `age()`, in
 /// `ctx` and the sessions made from it.
 pub fn use_postgres_datetime_templates(ctx: &SessionContext) {
     ctx.register_udf(to_char::to_char());
     ctx.register_udf(age::age());
     if let Ok(builtin) = datafusion::execution::FunctionRegistry::udf(ctx, "to_date") {
         ctx.register_udf(to_date::to_date(builtin));
+    }
+    if let Ok(builtin) = datafusion::execution::FunctionRegistry::udf(ctx, "to_timestamp") {
+        ctx.register_udf(to_timestamp::to_timestamp(builtin));
     }
 }
 
