@@ -220,6 +220,13 @@ impl ServerState {
             .set_extension(Arc::new(SessionParameters(Arc::new(move || {
                 shown.lock().map(|s| s.described()).unwrap_or_default()
             }))));
+        // nextval records the values it hands out for currval and lastval.
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .extensions
+            .insert(lakehouse_udfs::SessionSequenceValues::default());
         // Inserts and scans planned by this session find its block's writes.
         let writes = Arc::new(UncommittedWrites::new(self.catalog.store().clone(), user));
         ctx.state_ref()

@@ -31,6 +31,7 @@ mod constant_text;
 mod create_vector_index;
 mod current_schema;
 mod current_setting;
+mod currval;
 mod datetime_template;
 mod deferred;
 mod embed;
@@ -61,6 +62,7 @@ mod regclass_name;
 mod regtype_names;
 mod retrieval;
 pub mod search_path;
+mod sequence_values;
 mod session_settings;
 mod session_user;
 mod setval;
@@ -90,6 +92,7 @@ pub use lakehouse_models::ModelError;
 pub use models::Models;
 pub use notices::{Notice, SessionNotices};
 pub use postgres_semantics::use_postgres_semantics;
+pub use sequence_values::SessionSequenceValues;
 pub use session_settings::{SessionSettings, SettingError};
 pub use to_regtype::TypeOids;
 pub use value_size_limit::{MAX_VALUE_BYTES, limit_value_sizes};
@@ -208,6 +211,11 @@ pub fn register_session_functions(
         env.sequences.clone(),
         session.settings.clone(),
     ));
+    ctx.register_udf(currval::currval(
+        env.sequences.clone(),
+        session.settings.clone(),
+    ));
+    ctx.register_udf(currval::lastval());
     ctx.register_udf(pg_get_serial_sequence::pg_get_serial_sequence(
         env.store.clone(),
         env.sequences.clone(),

@@ -19,6 +19,7 @@ use datafusion::logical_expr::{
 use lakehouse_catalog::{CatalogError, DEFAULT_SCHEMA, SequenceStore, TableIdent};
 
 use crate::search_path::path_schemas;
+use crate::sequence_values::SessionSequenceValues;
 use crate::session_settings::SessionSettings;
 
 #[derive(Debug)]
@@ -94,6 +95,7 @@ impl ScalarUDFImpl for Nextval {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let names = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
         let names = names.as_string::<i32>();
+        let session = SessionSequenceValues::of(&args.config_options);
         let mut values = Vec::with_capacity(names.len());
         for row in 0..names.len() {
             if names.is_null(row) {
@@ -109,6 +111,9 @@ impl ScalarUDFImpl for Nextval {
                 .sequences
                 .next_value(&ident)
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            if let Some(session) = session {
+                session.record(&ident, value);
+            }
             values.push(Some(value));
         }
         Ok(ColumnarValue::Array(Arc::new(Int64Array::from(values))))

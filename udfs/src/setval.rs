@@ -16,6 +16,7 @@ use datafusion::logical_expr::{
 use lakehouse_catalog::SequenceStore;
 
 use crate::nextval::{not_found, sequence_ident};
+use crate::sequence_values::SessionSequenceValues;
 use crate::session_settings::SessionSettings;
 
 #[derive(Debug)]
@@ -64,6 +65,7 @@ impl ScalarUDFImpl for Setval {
             Some(arg) => Some(arg.to_array(rows)?),
             None => None,
         };
+        let session = SessionSequenceValues::of(&args.config_options);
         let mut out = Vec::with_capacity(rows);
         for row in 0..rows {
             if names.is_null(row) || values.is_null(row) {
@@ -87,6 +89,10 @@ impl ScalarUDFImpl for Setval {
                 .sequences
                 .set_value(&ident, values.value(row), is_called)
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            // PostgreSQL: setval(..., true) sets currval; with false it does not.
+            if let Some(session) = session.filter(|_| is_called) {
+                session.record(&ident, value);
+            }
             out.push(Some(value));
         }
         Ok(ColumnarValue::Array(Arc::new(Int64Array::from(out))))
