@@ -48,6 +48,12 @@ pub fn pg_type(data_type: &DataType) -> Type {
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
         DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
         DataType::Dictionary(_, value) => pg_type(value),
+        // An array of arrays is a multi-dimensional array of the same type.
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)
+            if is_list(f.data_type()) =>
+        {
+            pg_type(f.data_type())
+        }
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
             match pg_type(f.data_type()) {
                 Type::BOOL => Type::BOOL_ARRAY,
@@ -65,6 +71,52 @@ pub fn pg_type(data_type: &DataType) -> Type {
         }
         _ => Type::TEXT,
     }
+}
+
+fn is_list(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+    )
+}
+
+/// PostgreSQL's text form of an array whose elements are arrays:
+/// `{{1,2},{3,4}}`, elements quoted where PostgreSQL quotes them.
+fn nested_array_text(values: &ArrayRef) -> PgWireResult<String> {
+    let values = match values.data_type() {
+        DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            cast(values, &DataType::List(f.clone()))
+                .map_err(|e| PgWireError::ApiError(Box::new(e)))?
+        }
+        _ => values.clone(),
+    };
+    let mut out = String::from("{");
+    for i in 0..values.len() {
+        if i > 0 {
+            out.push(',');
+        }
+        if values.is_null(i) {
+            out.push_str("NULL");
+        } else if let DataType::List(_) = values.data_type() {
+            out.push_str(&nested_array_text(&values.as_list::<i32>().value(i))?);
+        } else {
+            let text = display(&values, i)?;
+            let plain = !text.is_empty()
+                && !text.eq_ignore_ascii_case("null")
+                && !text
+                    .chars()
+                    .any(|c| matches!(c, ',' | '{' | '}' | '"' | '\\') || c.is_whitespace());
+            if plain {
+                out.push_str(&text);
+            } else {
+                out.push('"');
+                out.push_str(&text.replace('\\', "\\\\").replace('"', "\\\""));
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    Ok(out)
 }
 
 /// The `int2vector` columns of pg_catalog (`pg_index.indkey`...) are
@@ -466,6 +518,9 @@ fn encode_list<S: FieldSink>(
     row: usize,
 ) -> PgWireResult<()> {
     let values = list.value(row);
+    if is_list(field.data_type()) {
+        return sink.put(&pg_text::ArrayText(nested_array_text(&values)?));
+    }
     let values = match field.data_type() {
         DataType::Int8 | DataType::UInt8 | DataType::Int16 => cast(&values, &DataType::Int16),
         DataType::UInt16 | DataType::Int32 => cast(&values, &DataType::Int32),

@@ -226,6 +226,35 @@ impl ToSqlText for Interval {
     }
 }
 
+/// A multi-dimensional array in its text form (`{{1,2},{3,4}}`); its
+/// binary form is not supported.
+#[derive(Debug)]
+pub struct ArrayText(pub String);
+
+impl ToSql for ArrayText {
+    fn to_sql(&self, _ty: &Type, _out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        Err("the binary format of multi-dimensional arrays is not supported; request text".into())
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSqlText for ArrayText {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _format: &FormatOptions,
+    ) -> Result<IsNull, BoxError> {
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
 postgres_text_form!(Float8, f64, |out, v| write_float(out, *v, v, 15));
 postgres_text_form!(Float4, f32, |out, v| write_float(out, *v as f64, v, 6));
 postgres_text_form!(Date, NaiveDate, |out, v| write_date(out, v));
