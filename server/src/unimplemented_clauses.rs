@@ -110,7 +110,13 @@ fn unsupported(clause: String) -> ServerError {
 ///   of a row (`{1,1,2} EXCEPT ALL {1}` gave `{2}`; PostgreSQL: `{1,2}`);
 /// - `RIGHT` / `FULL JOIN ... USING` and `NATURAL RIGHT | FULL JOIN`: the
 ///   merged column is the left table's, NULL for rows only the right side
-///   has (PostgreSQL: `COALESCE(left.c, right.c)`).
+///   has (PostgreSQL: `COALESCE(left.c, right.c)`);
+///
+/// and the ones DataFusion accepts and ignores:
+///
+/// - `FOR UPDATE | NO KEY UPDATE | SHARE | KEY SHARE`: lakehouse has no row
+///   locks, and a transaction relying on one would silently not have it;
+/// - `TABLESAMPLE`: every row was returned.
 pub fn refuse_in_query(statement: &Statement) -> ServerResult<()> {
     let mut check = QueryClauses(None);
     let _ = statement.visit(&mut check);
@@ -127,12 +133,31 @@ impl Visitor for QueryClauses {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-        self.0 = refused_in_set_expr(&query.body);
+        self.0 = match query.locks.first() {
+            Some(lock) => Some(format!(
+                "{lock} (lakehouse has no row locks; a block's COMMIT fails with 40001 on a conflicting truncation instead)"
+            )),
+            None => refused_in_set_expr(&query.body),
+        };
         if self.0.is_some() {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
         }
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            sample: Some(_), ..
+        }
+        | TableFactor::Derived {
+            sample: Some(_), ..
+        } = factor
+        {
+            self.0 = Some("TABLESAMPLE".to_string());
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     }
 }
 
