@@ -407,6 +407,7 @@ pub fn prepare_insert(
         .filter(|(_, d)| d.identity == Some(IdentityKind::Always))
         .map(|(c, _)| c)
         .collect();
+    let has_source = insert.source.is_some();
     let values = insert.source.as_mut().and_then(|q| match q.body.as_mut() {
         SetExpr::Values(values) => Some(values),
         _ => None,
@@ -426,6 +427,8 @@ pub fn prepare_insert(
                 }
             }
         }
+        // `DEFAULT VALUES` (no source) gives no column a value.
+        None if !has_source => {}
         None => {
             if let Some(column) = targets.iter().find(|c| always.contains(c)) {
                 return Err(generated_always(column));
