@@ -295,6 +295,11 @@ impl SequenceStore {
             .collect()
     }
 
+    /// The column a sequence belongs to (`OWNED BY`), if any.
+    pub fn owner(&self, ident: &TableIdent) -> Option<OwnedBy> {
+        self.lock().get(ident)?.definition.owned_by.clone()
+    }
+
     /// The sequence owned by `table.column`, if any (`pg_get_serial_sequence`).
     pub fn owned_by_column(&self, table: &TableIdent, column: &str) -> Option<TableIdent> {
         self.lock()

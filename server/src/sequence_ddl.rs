@@ -141,18 +141,12 @@ pub fn drop_sequences(
         }
     }
     for ident in &idents {
-        if let Some(owner) = sequences
-            .all()
-            .into_iter()
-            .find(|s| s.ident == *ident)
-            .and_then(|s| s.definition.owned_by)
-            .filter(|o| {
-                state
-                    .catalog
-                    .store()
-                    .table_exists(&TableIdent::new(&o.schema, &o.table))
-            })
-        {
+        if let Some(owner) = sequences.owner(ident).filter(|o| {
+            state
+                .catalog
+                .store()
+                .table_exists(&TableIdent::new(&o.schema, &o.table))
+        }) {
             return Err(ServerError::sql(
                 "2BP01",
                 format!(

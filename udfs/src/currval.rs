@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
 use lakehouse_catalog::SequenceStore;
 
 use crate::UdfError;
-use crate::nextval::{not_found, sequence_ident};
+use crate::nextval::existing_sequence;
 use crate::sequence_values::SessionSequenceValues;
 use crate::session_settings::SessionSettings;
 
@@ -68,10 +68,7 @@ impl ScalarUDFImpl for Currval {
                 continue;
             }
             let name = names.value(row);
-            let ident = sequence_ident(name, &self.sequences, Some(self.settings.as_ref()))?;
-            if !self.sequences.exists(&ident) {
-                return Err(not_found(name));
-            }
+            let ident = existing_sequence(name, &self.sequences, Some(self.settings.as_ref()))?;
             let value = session.and_then(|s| s.current(&ident)).ok_or_else(|| {
                 not_yet_defined(format!(
                     "currval of sequence \"{}\" is not yet defined in this session",

@@ -9,6 +9,12 @@
 //! month and day names and of AM/PM follows the pattern's.
 
 use chrono::format::{Parsed, StrftimeItems};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::DataFusionError;
+
+use crate::UdfError;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 
 /// How a name is capitalised: `MONTH`, `Month` or `month`.
@@ -350,6 +356,39 @@ pub fn parse(pieces: &[Piece], text: &str) -> Option<NaiveDateTime> {
     let date: NaiveDate = parsed.to_naive_date().ok()?;
     let time = parsed.to_naive_time().ok()?;
     Some(date.and_time(time))
+}
+
+/// `parse` over a column of texts and a column of templates (`to_date`,
+/// `to_timestamp`): NULL where either is NULL; a text that does not match
+/// its template is `22007` naming both.
+pub fn parse_rows(
+    texts: &ArrayRef,
+    templates: &ArrayRef,
+) -> datafusion::error::Result<Vec<Option<NaiveDateTime>>> {
+    let texts = cast(texts, &DataType::Utf8)?;
+    let templates = cast(templates, &DataType::Utf8)?;
+    let (texts, templates) = (texts.as_string::<i32>(), templates.as_string::<i32>());
+    let mut parsed: Option<(String, Vec<Piece>)> = None;
+    (0..texts.len())
+        .map(|row| {
+            if texts.is_null(row) || templates.is_null(row) {
+                return Ok(None);
+            }
+            let (text, template) = (texts.value(row), templates.value(row));
+            if parsed.as_ref().is_none_or(|(t, _)| t != template) {
+                parsed = Some((template.to_string(), parse_template(template)));
+            }
+            let pieces = parsed
+                .as_ref()
+                .map(|(_, p)| p.as_slice())
+                .unwrap_or_default();
+            parse(pieces, text).map(Some).ok_or_else(|| {
+                DataFusionError::External(Box::new(UdfError::InvalidDatetime(format!(
+                    "invalid value \"{text}\" for template \"{template}\""
+                ))))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub fn nextval(sequences: SequenceStore, settings: Option<Arc<dyn SessionSetting
 /// The sequence `name` designates: `schema.name`, or the first schema of
 /// the search path holding a sequence so named (the first schema of the
 /// path when none does, for the error message).
-pub(crate) fn sequence_ident(
+fn sequence_ident(
     name: &str,
     sequences: &SequenceStore,
     settings: Option<&dyn SessionSettings>,
@@ -74,9 +74,20 @@ pub(crate) fn sequence_ident(
     }
 }
 
-/// An unknown sequence, as PostgreSQL names it.
-pub(crate) fn not_found(name: &str) -> DataFusionError {
-    DataFusionError::External(Box::new(CatalogError::TableNotFound(name.to_string())))
+/// The existing sequence `name` designates (see [`sequence_ident`]); an
+/// unknown one is `42P01` naming it as the caller wrote it.
+pub(crate) fn existing_sequence(
+    name: &str,
+    sequences: &SequenceStore,
+    settings: Option<&dyn SessionSettings>,
+) -> Result<TableIdent> {
+    let ident = sequence_ident(name, sequences, settings)?;
+    if !sequences.exists(&ident) {
+        return Err(DataFusionError::External(Box::new(
+            CatalogError::TableNotFound(name.to_string()),
+        )));
+    }
+    Ok(ident)
 }
 
 impl ScalarUDFImpl for Nextval {
@@ -103,10 +114,7 @@ impl ScalarUDFImpl for Nextval {
                 continue;
             }
             let name = names.value(row);
-            let ident = sequence_ident(name, &self.sequences, self.settings.as_deref())?;
-            if !self.sequences.exists(&ident) {
-                return Err(not_found(name));
-            }
+            let ident = existing_sequence(name, &self.sequences, self.settings.as_deref())?;
             let value = self
                 .sequences
                 .next_value(&ident)

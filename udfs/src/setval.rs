@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
 };
 use lakehouse_catalog::SequenceStore;
 
-use crate::nextval::{not_found, sequence_ident};
+use crate::nextval::existing_sequence;
 use crate::sequence_values::SessionSequenceValues;
 use crate::session_settings::SessionSettings;
 
@@ -81,10 +81,7 @@ impl ScalarUDFImpl for Setval {
                 None => true,
             };
             let name = names.value(row);
-            let ident = sequence_ident(name, &self.sequences, Some(self.settings.as_ref()))?;
-            if !self.sequences.exists(&ident) {
-                return Err(not_found(name));
-            }
+            let ident = existing_sequence(name, &self.sequences, Some(self.settings.as_ref()))?;
             let value = self
                 .sequences
                 .set_value(&ident, values.value(row), is_called)

@@ -6,16 +6,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, Date32Array};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::Date32Array;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::UdfError;
-use crate::datetime_template::{parse, parse_template};
+use crate::datetime_template::parse_rows;
 
 #[derive(Debug)]
 pub struct ToDate {
@@ -57,25 +55,12 @@ impl ScalarUDFImpl for ToDate {
             return self.builtin.invoke_with_args(args);
         }
         let rows = args.number_rows;
-        let texts = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
-        let texts = texts.as_string::<i32>();
-        let templates = cast(&args.args[1].to_array(rows)?, &DataType::Utf8)?;
-        let templates = templates.as_string::<i32>();
+        let parsed = parse_rows(&args.args[0].to_array(rows)?, &args.args[1].to_array(rows)?)?;
         let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-        let mut out = Vec::with_capacity(rows);
-        for row in 0..rows {
-            if texts.is_null(row) || templates.is_null(row) {
-                out.push(None);
-                continue;
-            }
-            let (text, template) = (texts.value(row), templates.value(row));
-            let at = parse(&parse_template(template), text).ok_or_else(|| {
-                DataFusionError::External(Box::new(UdfError::InvalidDatetime(format!(
-                    "invalid value \"{text}\" for template \"{template}\""
-                ))))
-            })?;
-            out.push(Some((at.date() - epoch).num_days() as i32));
-        }
+        let out: Vec<Option<i32>> = parsed
+            .into_iter()
+            .map(|at| at.map(|at| (at.date() - epoch).num_days() as i32))
+            .collect();
         Ok(ColumnarValue::Array(Arc::new(Date32Array::from(out))))
     }
 }

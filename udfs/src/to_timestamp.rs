@@ -6,16 +6,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, TimestampMicrosecondArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::TimestampMicrosecondArray;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::UdfError;
-use crate::datetime_template::{parse, parse_template};
+use crate::datetime_template::parse_rows;
 
 #[derive(Debug)]
 pub struct ToTimestamp {
@@ -77,24 +75,11 @@ impl ScalarUDFImpl for ToTimestamp {
             return self.builtin.invoke_with_args(args);
         }
         let rows = args.number_rows;
-        let texts = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
-        let texts = texts.as_string::<i32>();
-        let templates = cast(&args.args[1].to_array(rows)?, &DataType::Utf8)?;
-        let templates = templates.as_string::<i32>();
-        let mut out = Vec::with_capacity(rows);
-        for row in 0..rows {
-            if texts.is_null(row) || templates.is_null(row) {
-                out.push(None);
-                continue;
-            }
-            let (text, template) = (texts.value(row), templates.value(row));
-            let at = parse(&parse_template(template), text).ok_or_else(|| {
-                DataFusionError::External(Box::new(UdfError::InvalidDatetime(format!(
-                    "invalid value \"{text}\" for template \"{template}\""
-                ))))
-            })?;
-            out.push(Some(at.and_utc().timestamp_micros()));
-        }
+        let parsed = parse_rows(&args.args[0].to_array(rows)?, &args.args[1].to_array(rows)?)?;
+        let out: Vec<Option<i64>> = parsed
+            .into_iter()
+            .map(|at| at.map(|at| at.and_utc().timestamp_micros()))
+            .collect();
         Ok(ColumnarValue::Array(Arc::new(
             TimestampMicrosecondArray::from(out).with_timezone("UTC"),
         )))
