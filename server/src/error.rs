@@ -181,6 +181,12 @@ fn udf_sqlstate(e: &UdfError) -> &'static str {
 
 fn arrow_sqlstate(e: &ArrowError) -> &'static str {
     match e {
+        // A number past the target type's range: `3000000000::int4`.
+        ArrowError::CastError(m)
+            if m.contains("out of range") || m.contains("Can't cast value") =>
+        {
+            "22003"
+        }
         ArrowError::CastError(_) | ArrowError::ParseError(_) => "22P02",
         ArrowError::DivideByZero => "22012",
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => "22003",

@@ -5,7 +5,8 @@
 use std::error::Error;
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use lakehouse_udfs::datetime_text::{write_date, write_timestamp};
 use pgwire::types::ToSqlText;
 use pgwire::types::format::FormatOptions;
 use postgres_types::{IsNull, ToSql, Type, to_sql_checked};
@@ -44,52 +45,6 @@ fn write_float(
         let exponent: i32 = exponent.parse().unwrap_or(0);
         let sign = if exponent < 0 { '-' } else { '+' };
         let _ = write!(out, "{mantissa}e{sign}{:02}", exponent.abs());
-    }
-}
-
-fn push_digits(out: &mut BytesMut, value: u32, width: usize) {
-    let mut buf = [b'0'; 10];
-    let mut v = value;
-    let mut i = buf.len();
-    while v > 0 || buf.len() - i < width {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-    out.put_slice(&buf[i..]);
-}
-
-/// `2024-01-02`; years outside 1..=9999 fall back to chrono's formatting.
-fn write_date(out: &mut BytesMut, d: &NaiveDate) {
-    if (1..=9999).contains(&d.year()) {
-        push_digits(out, d.year() as u32, 4);
-        out.put_u8(b'-');
-        push_digits(out, d.month(), 2);
-        out.put_u8(b'-');
-        push_digits(out, d.day(), 2);
-    } else {
-        out.put_slice(d.format("%Y-%m-%d").to_string().as_bytes());
-    }
-}
-
-/// `2024-01-02 11:30:00.5`: fraction only when non-zero, trailing zeros cut.
-fn write_timestamp(out: &mut BytesMut, t: &NaiveDateTime) {
-    write_date(out, &t.date());
-    out.put_u8(b' ');
-    push_digits(out, t.hour(), 2);
-    out.put_u8(b':');
-    push_digits(out, t.minute(), 2);
-    out.put_u8(b':');
-    push_digits(out, t.second(), 2);
-    let mut micros = t.nanosecond() / 1000;
-    if micros > 0 {
-        let mut width = 6;
-        while micros.is_multiple_of(10) {
-            micros /= 10;
-            width -= 1;
-        }
-        out.put_u8(b'.');
-        push_digits(out, micros, width);
     }
 }
 

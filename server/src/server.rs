@@ -94,6 +94,8 @@ impl ServerState {
         // its functions: DataFusion's to_char, still listed under its alias
         // `date_format`, could take the name back in that rebuild.
         lakehouse_udfs::use_postgres_datetime_templates(&template);
+        // sum(bigint) is numeric; length(bytea) counts bytes.
+        lakehouse_udfs::use_postgres_function_types(&template);
         let catalogs = template.state().catalog_list().clone();
         catalog
             .register_schema(

@@ -33,6 +33,7 @@ mod current_schema;
 mod current_setting;
 mod currval;
 mod datetime_template;
+pub mod datetime_text;
 mod deferred;
 mod embed;
 mod error;
@@ -45,6 +46,7 @@ mod hnsw_trial;
 mod import_roots;
 mod in_array;
 mod ingest_csv;
+mod length;
 mod models;
 mod nextval;
 mod notices;
@@ -56,6 +58,7 @@ mod pg_get_userbyid;
 mod pg_is_visible;
 mod pg_size_pretty;
 mod pg_table_is_visible;
+mod pg_typeof;
 mod postgres_semantics;
 mod rag;
 mod regclass_name;
@@ -66,6 +69,7 @@ mod sequence_values;
 mod session_settings;
 mod session_user;
 mod setval;
+mod sum;
 mod to_char;
 mod to_date;
 mod to_regclass;
@@ -129,6 +133,17 @@ pub struct SessionHandles {
     pub user: String,
     pub notices: SessionNotices,
     pub settings: Arc<dyn SessionSettings>,
+}
+
+/// `sum` typed as PostgreSQL's (`sum(bigint)` is `numeric`), `length` /
+/// `octet_length` taking `bytea`, and `pg_typeof`, in `ctx` and the sessions made from it.
+/// Call after the pg_catalog setup, which rebuilds the function registry.
+pub fn use_postgres_function_types(ctx: &SessionContext) {
+    ctx.register_udaf(sum::sum());
+    ctx.register_udf(pg_typeof::pg_typeof());
+    for udf in length::length_functions() {
+        ctx.register_udf(udf);
+    }
 }
 
 /// PostgreSQL's `to_char(date | timestamp, template)` and `to_date(text,

@@ -9,7 +9,16 @@
 //!   cast truncates (-1);
 //! - text cast to `bytea` is read as PostgreSQL's bytea input (`'\xdeadbeef'`
 //!   is 4 bytes, `'a\\b'` 3 bytes): DataFusion kept the text's own bytes,
-//!   so `'\xDeAdBeEf'::bytea` stored the backslash and the letters.
+//!   so `'\xDeAdBeEf'::bytea` stored the backslash and the letters;
+//! - a `numeric` cast to an integer rounds half away from zero
+//!   (`2.5::numeric::int` is 3, `(-2.5)::numeric::int` is -3): DataFusion's
+//!   cast truncates (2, -2);
+//! - a timestamp cast to text reads as PostgreSQL prints it
+//!   (`2025-01-01 07:30:00+00`): DataFusion's cast wrote ISO 8601
+//!   (`2025-01-01T07:30:00Z`);
+//! - text cast to a timestamp may leave out the seconds
+//!   (`'2025-01-01 10:30'::timestamp`), as PostgreSQL's input allows:
+//!   DataFusion's parser refused it.
 //!
 //! Its physical `BinaryExpr` can check for overflow but its planner never
 //! asks it to, so an analyzer rule (after type coercion, before constant
@@ -21,9 +30,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, BinaryBuilder, Float64Array};
+use datafusion::arrow::array::{
+    Array, AsArray, BinaryBuilder, Decimal128Array, Float64Array, StringArray, StringBuilder,
+};
 use datafusion::arrow::compute::kernels::numeric;
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::{
+    DataType, Decimal128Type, Float64Type, TimeUnit, TimestampMicrosecondType,
+};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -38,6 +51,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 
 use crate::UdfError;
+use crate::datetime_text::write_timestamp;
 use datafusion::prelude::SessionContext;
 
 /// Installs the rule into `ctx` (sessions made from it inherit it).
@@ -52,7 +66,10 @@ struct PostgresSemantics {
     subtract: Arc<ScalarUDF>,
     multiply: Arc<ScalarUDF>,
     round_half_even: Arc<ScalarUDF>,
+    round_numeric: Arc<ScalarUDF>,
     bytea_in: Arc<ScalarUDF>,
+    timestamp_text: Arc<ScalarUDF>,
+    timestamp_out: Arc<ScalarUDF>,
 }
 
 impl Default for PostgresSemantics {
@@ -63,7 +80,10 @@ impl Default for PostgresSemantics {
             subtract: udf(Operator::Minus),
             multiply: udf(Operator::Multiply),
             round_half_even: Arc::new(ScalarUDF::new_from_impl(RoundHalfEven::default())),
+            round_numeric: Arc::new(ScalarUDF::new_from_impl(RoundNumeric::default())),
             bytea_in: Arc::new(ScalarUDF::new_from_impl(ByteaIn::default())),
+            timestamp_text: Arc::new(ScalarUDF::new_from_impl(TimestampText::default())),
+            timestamp_out: Arc::new(ScalarUDF::new_from_impl(TimestampOut::default())),
         }
     }
 }
@@ -84,7 +104,8 @@ fn is_integer(data_type: &DataType) -> bool {
 
 impl PostgresSemantics {
     /// The function a cast's operand goes through first, and the type it
-    /// takes: float to integer rounds, text to bytea decodes.
+    /// takes: float and numeric to integer round, text to bytea decodes,
+    /// text to timestamp completes the time.
     fn cast_operand_function(
         &self,
         from: &DataType,
@@ -98,6 +119,20 @@ impl PostgresSemantics {
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View,
                 DataType::Binary | DataType::LargeBinary | DataType::BinaryView,
             ) => Some((&self.bytea_in, DataType::Utf8)),
+            (DataType::Decimal128(_, scale), to) if is_integer(to) && *scale > 0 => {
+                Some((&self.round_numeric, from.clone()))
+            }
+            (
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View,
+                DataType::Timestamp(..),
+            ) => Some((&self.timestamp_text, DataType::Utf8)),
+            (
+                DataType::Timestamp(_, zone),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View,
+            ) => Some((
+                &self.timestamp_out,
+                DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
+            )),
             _ => None,
         }
     }
@@ -302,6 +337,187 @@ impl ScalarUDFImpl for RoundHalfEven {
     }
 }
 
+/// `round_numeric`: a `numeric(p,s)` rounded to a whole number half away
+/// from zero, in the same type (what PostgreSQL's numeric-to-integer casts
+/// do before the cast checks the range).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RoundNumeric {
+    signature: Signature,
+}
+
+impl Default for RoundNumeric {
+    fn default() -> Self {
+        RoundNumeric {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RoundNumeric {
+    fn name(&self) -> &str {
+        "round_numeric"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types.first().cloned().unwrap_or(DataType::Null))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let values = args.args[0].to_array(args.number_rows)?;
+        let DataType::Decimal128(precision, scale) = values.data_type().clone() else {
+            return Err(DataFusionError::Internal(format!(
+                "round_numeric takes numeric, not {}",
+                values.data_type()
+            )));
+        };
+        let unit = 10_i128.pow(u32::from(scale.unsigned_abs()));
+        let rounded: Decimal128Array = values.as_primitive::<Decimal128Type>().unary(|v| {
+            let (whole, rest) = (v / unit, v % unit);
+            // Half or more of a unit away from the whole part: one more.
+            if rest.unsigned_abs() * 2 >= unit.unsigned_abs() {
+                (whole + v.signum()) * unit
+            } else {
+                whole * unit
+            }
+        });
+        Ok(ColumnarValue::Array(Arc::new(
+            rounded.with_precision_and_scale(precision, scale)?,
+        )))
+    }
+}
+
+/// `timestamp_text`: timestamp input text with the seconds PostgreSQL lets
+/// one leave out put back (`2025-01-01 10:30` -> `2025-01-01 10:30:00`,
+/// a zone after the minutes kept), so DataFusion's parser reads it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TimestampText {
+    signature: Signature,
+}
+
+impl Default for TimestampText {
+    fn default() -> Self {
+        TimestampText {
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        }
+    }
+}
+
+/// `text` with `:00` after a time's minutes when it has no seconds.
+fn with_seconds(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    let bytes = trimmed.as_bytes();
+    // YYYY-MM-DD, then a space or T, then H:MM or HH:MM.
+    if bytes.len() < 14 || !matches!(bytes.get(10), Some(b' ' | b'T')) {
+        return None;
+    }
+    let time = &trimmed[11..];
+    let hour_digits = time.bytes().take_while(u8::is_ascii_digit).count();
+    if !(1..=2).contains(&hour_digits) || time.as_bytes().get(hour_digits) != Some(&b':') {
+        return None;
+    }
+    let minutes_end = hour_digits + 3;
+    let minutes = time.get(hour_digits + 1..minutes_end)?;
+    if !minutes.bytes().all(|b| b.is_ascii_digit())
+        || time.as_bytes().get(minutes_end) == Some(&b':')
+    {
+        return None;
+    }
+    let hour = if hour_digits == 1 {
+        format!("0{}", &time[..1])
+    } else {
+        time[..2].to_string()
+    };
+    Some(format!(
+        "{} {hour}:{minutes}:00{}",
+        &trimmed[..10],
+        &time[minutes_end..]
+    ))
+}
+
+impl ScalarUDFImpl for TimestampText {
+    fn name(&self) -> &str {
+        "timestamp_text"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let texts = args.args[0].to_array(args.number_rows)?;
+        let texts = texts.as_string::<i32>();
+        let completed: StringArray = texts
+            .iter()
+            .map(|t| t.map(|t| with_seconds(t).unwrap_or_else(|| t.to_string())))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(completed)))
+    }
+}
+
+/// `timestamp_out`: a timestamp as PostgreSQL's text output writes it; a
+/// zoned one in UTC (the session time zone) with `+00`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TimestampOut {
+    signature: Signature,
+}
+
+impl Default for TimestampOut {
+    fn default() -> Self {
+        TimestampOut {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for TimestampOut {
+    fn name(&self) -> &str {
+        "timestamp_out"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let values = args.args[0].to_array(args.number_rows)?;
+        let zoned = matches!(values.data_type(), DataType::Timestamp(_, Some(_)));
+        let DataType::Timestamp(TimeUnit::Microsecond, _) = values.data_type() else {
+            return Err(DataFusionError::Internal(format!(
+                "timestamp_out takes microsecond timestamps, not {}",
+                values.data_type()
+            )));
+        };
+        let micros = values.as_primitive::<TimestampMicrosecondType>();
+        let mut out = StringBuilder::new();
+        for value in micros.iter() {
+            match value.and_then(chrono::DateTime::from_timestamp_micros) {
+                None => out.append_null(),
+                Some(t) => {
+                    let mut text = String::with_capacity(32);
+                    write_timestamp(&mut text, &t.naive_utc());
+                    if zoned {
+                        text.push_str("+00");
+                    }
+                    out.append_value(text);
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
 /// `byteain`: PostgreSQL's bytea input, hex (`\\x0aff`, whitespace between
 /// pairs allowed) or escape format (`\\\\` a backslash, `\\ooo` an octal byte,
 /// anything else its own bytes). Malformed input is `22P02`.
@@ -412,7 +628,22 @@ impl ScalarUDFImpl for ByteaIn {
 
 #[cfg(test)]
 mod tests {
-    use super::bytea_input;
+    use super::{bytea_input, with_seconds};
+
+    #[test]
+    fn timestamps_without_seconds_get_them() {
+        assert_eq!(
+            with_seconds("2025-01-01 10:30").as_deref(),
+            Some("2025-01-01 10:30:00")
+        );
+        assert_eq!(
+            with_seconds("2025-01-01T9:05+02").as_deref(),
+            Some("2025-01-01 09:05:00+02")
+        );
+        assert_eq!(with_seconds("2025-01-01 10:30:15"), None);
+        assert_eq!(with_seconds("2025-01-01"), None);
+        assert_eq!(with_seconds("2025-01-01 1030"), None);
+    }
 
     #[test]
     fn bytea_input_as_postgresql_reads_it() {

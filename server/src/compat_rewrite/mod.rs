@@ -7,6 +7,7 @@
 //!   special register in a select list gets its own name as alias first.
 //! - `uuid` is stored and compared as text (DataFusion has no uuid type):
 //!   `::uuid` casts and `uuid` columns become `text`.
+//! - `x::varchar(n)` and `x::char(n)` truncate to `n` characters.
 //! - `'{...}'::real[]` (any float array type) and pgvector's `'[...]'::vector`
 //!   become `vector_literal('...')`: one string to plan instead of one
 //!   constant expression per element (milliseconds for a 768-d vector).
@@ -53,10 +54,10 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
-    OrderBy, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut,
-    VisitorMut, visit_expressions, visit_expressions_mut,
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, DataType, Expr,
+    Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
+    Ident, ObjectName, OrderBy, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor,
+    Value, VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -125,6 +126,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         && !lower.contains("typtype")
         && !lower.contains("regclass")
         && !lower.contains("escape")
+        && !lower.contains("char")
     {
         return unchanged(Vec::new());
     }
@@ -144,6 +146,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         }
         changed |= name_special_registers(statement);
         changed |= uuid_as_text(statement);
+        changed |= character_length_casts(statement);
         changed |= like_escapes(statement);
         changed |= vector_literals(statement);
         changed |= attname_lists(statement);

@@ -26,6 +26,35 @@ pub(super) fn uuid_as_text(statement: &mut Statement) -> bool {
     changed
 }
 
+/// `x::varchar(n)` / `x::char(n)` -> `left(x::text, n)`: an explicit cast
+/// to a character type of declared length truncates, as PostgreSQL's does
+/// (DataFusion drops the length: `'abc'::varchar(2)` was `abc`). Storing
+/// into such a column checks the length instead (22001).
+pub(super) fn character_length_casts(statement: &mut Statement) -> bool {
+    replace_casts(statement, |operand, data_type| {
+        let length = match data_type {
+            DataType::Varchar(Some(length))
+            | DataType::CharVarying(Some(length))
+            | DataType::CharacterVarying(Some(length))
+            | DataType::Char(Some(length))
+            | DataType::Character(Some(length)) => length,
+            _ => return None,
+        };
+        let CharacterLength::IntegerLength { length, .. } = length else {
+            return None;
+        };
+        let as_text = Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(operand.clone()),
+            data_type: DataType::Text,
+            array: false,
+            format: None,
+        };
+        let length = Expr::Value(Value::Number(length.to_string(), false).with_empty_span());
+        Some(call("left", vec![as_text, length]))
+    })
+}
+
 /// `'{1,2}'::real[]` / `'[1,2]'::vector(2)` -> `vector_literal('{1,2}')`.
 pub(super) fn vector_literals(statement: &mut Statement) -> bool {
     replace_casts(statement, |operand, data_type| match operand {
