@@ -36,6 +36,7 @@ mod schema_provider;
 mod sequences;
 pub mod system;
 mod table_constraints;
+mod table_statistics;
 mod table_store;
 mod uncommitted_writes;
 pub mod vector_index;
