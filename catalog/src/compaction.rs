@@ -7,8 +7,11 @@
 //! mixed read/write load crawl. Every [`COMPACT_EVERY`] commits this process
 //! makes to a table, delta-rs's OPTIMIZE (bin-packing, `dataChange = false`)
 //! rewrites the table's small files into few, as one more commit, in the
-//! background. It changes no rows: concurrent appends do not conflict with
-//! it (delta-rs checks), and a reader sees the same rows before and after.
+//! background. It changes no rows: a reader sees the same rows before and
+//! after. It holds the table's commit slot while it runs, so this
+//! process's appends queue up (and then commit as one group) instead of
+//! racing it for versions: under 64 inserting clients, OPTIMIZE's commit
+//! lost that race 15 times in a row (its fixed retry count) and gave up.
 //! The replaced files stay on disk for older versions (time travel) until a
 //! vacuum removes them.
 
@@ -31,8 +34,9 @@ pub(crate) struct CompactionSchedule {
 
 impl CompactionSchedule {
     /// Counts one commit; every [`COMPACT_EVERY`] commits (none running)
-    /// starts a compaction of `table` (any version of it: it reloads).
-    pub(crate) fn committed(&self, table: &DeltaTable) {
+    /// starts a compaction of `table` (any version of it: it reloads) that
+    /// takes the table's commit `slot` first.
+    pub(crate) fn committed(&self, table: &DeltaTable, slot: &Arc<tokio::sync::Mutex<()>>) {
         let commits = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
         if !commits.is_multiple_of(COMPACT_EVERY) {
             return;
@@ -42,7 +46,9 @@ impl CompactionSchedule {
         }
         let running = self.running.clone();
         let table = table.clone();
+        let slot = slot.clone();
         tokio::spawn(async move {
+            let _slot = slot.lock_owned().await;
             if let Err(e) = compact(table).await {
                 // Nothing changed: the next one tries again.
                 tracing::warn!("compaction: {e}");
@@ -56,7 +62,7 @@ impl CompactionSchedule {
 async fn compact(mut table: DeltaTable) -> Result<(), deltalake::DeltaTableError> {
     update_to_latest(&mut table).await?;
     let location = table.table_url().to_string();
-    // Appends keep taking versions while the files are rewritten: the
+    // Other processes' writers may still take versions meanwhile: the
     // commit checks each against what it read (an append never conflicts)
     // and tries the next version, 15 times (delta-rs fixes that number for
     // OPTIMIZE); past them it fails and the next compaction tries again.

@@ -300,7 +300,7 @@ impl GroupCommitter {
         for group in commits {
             let outcome = commit_group(&mut base, &group).await;
             if outcome.is_ok() {
-                queue.compaction.committed(base.table());
+                queue.compaction.committed(base.table(), &queue.slot);
             }
             for pending in group {
                 let _ = pending.done.send(outcome.clone());
