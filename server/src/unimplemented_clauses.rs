@@ -12,9 +12,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTable, CreateTableOptions, JoinConstraint, JoinOperator, Query,
-    ReferentialAction, SetExpr, SetOperator, SetQuantifier, Statement, TableConstraint,
-    TableFactor, TableWithJoins, Visit, Visitor,
+    ColumnOption, CreateTable, CreateTableOptions, JoinConstraint, JoinOperator,
+    PrimaryKeyConstraint, Query, ReferentialAction, SetExpr, SetOperator, SetQuantifier,
+    Statement, TableConstraint, TableFactor, TableWithJoins, UniqueConstraint, Visit, Visitor,
 };
 
 use crate::error::{ServerError, ServerResult};
@@ -26,6 +26,14 @@ pub fn refuse_in_create_table(create: &CreateTable) -> ServerResult<()> {
     for column in &create.columns {
         for def in &column.options {
             let clause = match &def.option {
+                ColumnOption::PrimaryKey(PrimaryKeyConstraint {
+                    characteristics: Some(_),
+                    ..
+                })
+                | ColumnOption::Unique(UniqueConstraint {
+                    characteristics: Some(_),
+                    ..
+                }) => "DEFERRABLE / INITIALLY (keys are informational, never checked)",
                 ColumnOption::Null
                 | ColumnOption::NotNull
                 | ColumnOption::PrimaryKey(_)
@@ -34,8 +42,7 @@ pub fn refuse_in_create_table(create: &CreateTable) -> ServerResult<()> {
                     refuse_referential_actions(fk.on_delete, fk.on_update)?;
                     continue;
                 }
-                // DataFusion refuses CHECK itself.
-                ColumnOption::Check(_) => continue,
+                ColumnOption::Check(_) => "CHECK",
                 // Taken out before this runs (`column_defaults`); what is
                 // left here is a generated (computed) column.
                 ColumnOption::Default(_) => "DEFAULT",
@@ -51,8 +58,26 @@ pub fn refuse_in_create_table(create: &CreateTable) -> ServerResult<()> {
         }
     }
     for constraint in &create.constraints {
-        if let TableConstraint::ForeignKey(fk) = constraint {
-            refuse_referential_actions(fk.on_delete, fk.on_update)?;
+        match constraint {
+            TableConstraint::ForeignKey(fk) => {
+                refuse_referential_actions(fk.on_delete, fk.on_update)?;
+            }
+            TableConstraint::Check(check) => {
+                return Err(unsupported(format!("CHECK ({check})")));
+            }
+            TableConstraint::PrimaryKey(PrimaryKeyConstraint {
+                characteristics: Some(_),
+                ..
+            })
+            | TableConstraint::Unique(UniqueConstraint {
+                characteristics: Some(_),
+                ..
+            }) => {
+                return Err(unsupported(format!(
+                    "DEFERRABLE / INITIALLY ({constraint}: keys are informational, never checked)"
+                )));
+            }
+            _ => {}
         }
     }
     let table_clause = if create.temporary {
@@ -131,6 +156,24 @@ struct QueryClauses(Option<String>);
 
 impl Visitor for QueryClauses {
     type Break = ();
+
+    /// `INSERT ... ON CONFLICT` and `RETURNING`: DataFusion refuses them
+    /// as syntax errors (42601); they are valid SQL lakehouse lacks.
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        if let Statement::Insert(insert) = statement {
+            self.0 = if insert.on.is_some() {
+                Some("INSERT ... ON CONFLICT (upserts are not implemented yet)".to_string())
+            } else if insert.returning.is_some() {
+                Some("INSERT ... RETURNING".to_string())
+            } else {
+                None
+            };
+            if self.0.is_some() {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
         self.0 = match query.locks.first() {
