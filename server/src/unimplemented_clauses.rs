@@ -13,8 +13,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     ColumnOption, CreateTable, CreateTableOptions, JoinConstraint, JoinOperator,
-    PrimaryKeyConstraint, Query, ReferentialAction, SetExpr, SetOperator, SetQuantifier,
-    Statement, TableConstraint, TableFactor, TableWithJoins, UniqueConstraint, Visit, Visitor,
+    PrimaryKeyConstraint, Query, ReferentialAction, SetExpr, SetOperator, SetQuantifier, Statement,
+    TableConstraint, TableFactor, TableWithJoins, UniqueConstraint, Visit, Visitor,
 };
 
 use crate::error::{ServerError, ServerResult};

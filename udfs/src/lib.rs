@@ -25,6 +25,7 @@ macro_rules! same_function_identity {
 
 mod age;
 mod args;
+mod builtin_coercion;
 mod catalog_lookups;
 mod column_names;
 mod constant_text;

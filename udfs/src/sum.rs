@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use crate::builtin_coercion::coerced_as_builtin;
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::expr::{
@@ -16,7 +17,6 @@ use datafusion::logical_expr::expr::{
 use datafusion::logical_expr::function::{
     AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
 };
-use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
 use datafusion::logical_expr::utils::AggregateOrderSensitivity;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Expr, GroupsAccumulator, Operator,
@@ -59,20 +59,7 @@ impl AggregateUDFImpl for PostgresSum {
         if let [DataType::Int64 | DataType::UInt64] = arg_types {
             return Ok(vec![SUM_OF_BIGINT]);
         }
-        let fields: Vec<FieldRef> = arg_types
-            .iter()
-            .map(|t| {
-                Arc::new(datafusion::arrow::datatypes::Field::new(
-                    "",
-                    t.clone(),
-                    true,
-                ))
-            })
-            .collect();
-        Ok(fields_with_udf(&fields, self.inner.as_ref())?
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect())
+        coerced_as_builtin(self.inner.as_ref(), arg_types)
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
