@@ -29,7 +29,7 @@ use tokio::sync::Mutex;
 use crate::delta_commit::has_log_entry;
 use crate::group_commit::GroupCommitter;
 use crate::table_constraints::TableConstraints;
-use crate::table_statistics::{ExactStatisticsExec, exact_table_statistics};
+use crate::table_statistics::ExactStatisticsExec;
 use crate::table_store::update_to_latest;
 use crate::{CatalogError, DeltaTableStore, Lineage, TableIdent, UncommittedWrites, ViewStore};
 
@@ -299,12 +299,10 @@ impl TableProvider for LiveDeltaTable {
                 .await?;
             // Over every row of the table, the log's exact statistics let
             // count(*), min and max be answered without reading a file.
-            match filters.is_empty() && staged.rows.is_empty() && limit.is_none() {
-                true => match exact_table_statistics(&table, &scan.schema()) {
-                    Some(stats) => Arc::new(ExactStatisticsExec::new(scan, stats)),
-                    None => scan,
-                },
-                false => scan,
+            if filters.is_empty() && staged.rows.is_empty() && limit.is_none() {
+                Arc::new(ExactStatisticsExec::new(scan, table))
+            } else {
+                scan
             }
         };
         let staged = staged.rows;

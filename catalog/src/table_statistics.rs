@@ -14,7 +14,7 @@
 //! (a file's row count then includes deleted rows). A scan with filters or
 //! staged rows is not given them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use datafusion::arrow::compute::kernels::aggregate;
@@ -30,13 +30,13 @@ use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterDescription, FilterPushdownPhase, FilterPushdownPropagation,
 };
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, StatisticsArgs,
+    ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, StatisticsArgs,
 };
 use deltalake::DeltaTable;
 
 /// The statistics of every row of `table`, for the columns of `schema`
 /// (the scan's output); `None` when the log cannot say even the row count.
-pub(crate) fn exact_table_statistics(table: &DeltaTable, schema: &SchemaRef) -> Option<Statistics> {
+fn exact_table_statistics(table: &DeltaTable, schema: &SchemaRef) -> Option<Statistics> {
     let files = table.snapshot().ok()?.add_actions_table(true).ok()?;
     if has_deletion_vectors(&files) {
         return None;
@@ -152,25 +152,35 @@ fn bound(values: &ArrayRef, data_type: &DataType, least: bool) -> Option<ScalarV
 }
 
 /// A table scan that reports the table's exact statistics: execution,
-/// partitioning and pushdowns are its input's.
+/// partitioning and pushdowns are its input's. The statistics are summed
+/// only when a planner rule asks for them (a plain scan never does).
 #[derive(Debug, Clone)]
 pub(crate) struct ExactStatisticsExec {
     input: Arc<dyn ExecutionPlan>,
-    statistics: Arc<Statistics>,
+    /// The version the input reads.
+    table: DeltaTable,
+    statistics: Arc<OnceLock<Option<Arc<Statistics>>>>,
 }
 
 impl ExactStatisticsExec {
-    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, statistics: Statistics) -> Self {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, table: DeltaTable) -> Self {
         ExactStatisticsExec {
             input,
-            statistics: Arc::new(statistics),
+            table,
+            statistics: Arc::default(),
         }
+    }
+
+    fn exact(&self) -> Option<&Arc<Statistics>> {
+        self.statistics
+            .get_or_init(|| exact_table_statistics(&self.table, &self.input.schema()).map(Arc::new))
+            .as_ref()
     }
 }
 
 impl DisplayAs for ExactStatisticsExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "ExactStatisticsExec: rows={}", self.statistics.num_rows)
+        write!(f, "ExactStatisticsExec")
     }
 }
 
@@ -226,14 +236,22 @@ impl ExecutionPlan for ExactStatisticsExec {
         self.input.execute(partition, context)
     }
 
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        vec![ChildStats::At(partition)]
+    }
+
+    /// The whole table's exact statistics; a partition's (or the table's
+    /// when the log cannot say) are the input's.
     fn statistics_from_inputs(
         &self,
-        _input_stats: &[Arc<Statistics>],
+        input_stats: &[Arc<Statistics>],
         args: &StatisticsArgs,
     ) -> Result<Arc<Statistics>> {
-        Ok(match args.partition() {
-            None => self.statistics.clone(),
-            Some(_) => Arc::new(Statistics::new_unknown(&self.schema())),
+        let exact = args.partition().is_none().then(|| self.exact()).flatten();
+        Ok(match (exact, input_stats.first()) {
+            (Some(exact), _) => exact.clone(),
+            (None, Some(input)) => input.clone(),
+            (None, None) => Arc::new(Statistics::new_unknown(&self.schema())),
         })
     }
 

@@ -1,11 +1,21 @@
 //! Literal arguments of table functions (DataFusion passes them as expressions).
 
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::Expr;
+use datafusion::error::Result;
+use datafusion::logical_expr::{ColumnarValue, Expr};
 
 use lakehouse_catalog::TableIdent;
 
 use crate::UdfError;
+
+/// A function argument as a text column of `rows` values (an oid or a
+/// `regclass` is cast to its text).
+pub(crate) fn text_column(value: &ColumnarValue, rows: usize) -> Result<ArrayRef> {
+    Ok(cast(&value.to_array(rows)?, &DataType::Utf8)?)
+}
 
 fn invalid(function: &'static str, message: String) -> UdfError {
     UdfError::InvalidArgument { function, message }

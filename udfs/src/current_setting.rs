@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::args::text_column;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
@@ -20,11 +20,6 @@ fn to_error(e: SettingError) -> DataFusionError {
         sqlstate: e.sqlstate,
         message: e.message,
     }))
-}
-
-fn text_column(value: &ColumnarValue, rows: usize) -> Result<ArrayRef> {
-    let array = value.to_array(rows)?;
-    Ok(cast(&array, &DataType::Utf8)?)
 }
 
 #[derive(Debug)]

@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, Int64Array};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::Int64Array;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
@@ -16,7 +15,7 @@ use datafusion::logical_expr::{
 use lakehouse_catalog::SequenceStore;
 
 use crate::UdfError;
-use crate::nextval::existing_sequence;
+use crate::nextval::per_named_sequence;
 use crate::sequence_values::SessionSequenceValues;
 use crate::session_settings::SessionSettings;
 
@@ -58,26 +57,19 @@ impl ScalarUDFImpl for Currval {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let names = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
-        let names = names.as_string::<i32>();
-        let session = SessionSequenceValues::of(&args.config_options);
-        let mut values = Vec::with_capacity(names.len());
-        for row in 0..names.len() {
-            if names.is_null(row) {
-                values.push(None);
-                continue;
-            }
-            let name = names.value(row);
-            let ident = existing_sequence(name, &self.sequences, Some(self.settings.as_ref()))?;
-            let value = session.and_then(|s| s.current(&ident)).ok_or_else(|| {
-                not_yet_defined(format!(
-                    "currval of sequence \"{}\" is not yet defined in this session",
-                    ident.table
-                ))
-            })?;
-            values.push(Some(value));
-        }
-        Ok(ColumnarValue::Array(Arc::new(Int64Array::from(values))))
+        per_named_sequence(
+            &args,
+            &self.sequences,
+            Some(self.settings.as_ref()),
+            |ident, session| {
+                session.and_then(|s| s.current(ident)).ok_or_else(|| {
+                    not_yet_defined(format!(
+                        "currval of sequence \"{}\" is not yet defined in this session",
+                        ident.table
+                    ))
+                })
+            },
+        )
     }
 }
 

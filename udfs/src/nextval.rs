@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, Int64Array};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
@@ -18,6 +17,7 @@ use datafusion::logical_expr::{
 };
 use lakehouse_catalog::{CatalogError, DEFAULT_SCHEMA, SequenceStore, TableIdent};
 
+use crate::args::text_column;
 use crate::search_path::path_schemas;
 use crate::sequence_values::SessionSequenceValues;
 use crate::session_settings::SessionSettings;
@@ -104,26 +104,43 @@ impl ScalarUDFImpl for Nextval {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let names = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
-        let names = names.as_string::<i32>();
-        let session = SessionSequenceValues::of(&args.config_options);
-        let mut values = Vec::with_capacity(names.len());
-        for row in 0..names.len() {
-            if names.is_null(row) {
-                values.push(None);
-                continue;
-            }
-            let name = names.value(row);
-            let ident = existing_sequence(name, &self.sequences, self.settings.as_deref())?;
-            let value = self
-                .sequences
-                .next_value(&ident)
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            if let Some(session) = session {
-                session.record(&ident, value);
-            }
-            values.push(Some(value));
-        }
-        Ok(ColumnarValue::Array(Arc::new(Int64Array::from(values))))
+        per_named_sequence(
+            &args,
+            &self.sequences,
+            self.settings.as_deref(),
+            |ident, session| {
+                let value = self
+                    .sequences
+                    .next_value(ident)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                if let Some(session) = session {
+                    session.record(ident, value);
+                }
+                Ok(value)
+            },
+        )
     }
+}
+
+/// `value` of each row's sequence, named by the function's one argument
+/// (NULL for a NULL name), with the session's record of sequence values.
+pub(crate) fn per_named_sequence(
+    args: &ScalarFunctionArgs,
+    sequences: &SequenceStore,
+    settings: Option<&dyn SessionSettings>,
+    mut value: impl FnMut(&TableIdent, Option<&SessionSequenceValues>) -> Result<i64>,
+) -> Result<ColumnarValue> {
+    let names = text_column(&args.args[0], args.number_rows)?;
+    let names = names.as_string::<i32>();
+    let session = SessionSequenceValues::of(&args.config_options);
+    let mut values = Vec::with_capacity(names.len());
+    for row in 0..names.len() {
+        if names.is_null(row) {
+            values.push(None);
+            continue;
+        }
+        let ident = existing_sequence(names.value(row), sequences, settings)?;
+        values.push(Some(value(&ident, session)?));
+    }
+    Ok(ColumnarValue::Array(Arc::new(Int64Array::from(values))))
 }

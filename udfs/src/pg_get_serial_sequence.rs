@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, StringArray};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -17,6 +16,7 @@ use datafusion::logical_expr::{
 use lakehouse_catalog::pg_catalog::quote_ident;
 use lakehouse_catalog::{DeltaTableStore, SequenceStore, TableIdent};
 
+use crate::args::text_column;
 use crate::search_path::path_schemas;
 use crate::session_settings::SessionSettings;
 
@@ -77,8 +77,8 @@ impl ScalarUDFImpl for PgGetSerialSequence {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let tables = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
-        let columns = cast(&args.args[1].to_array(rows)?, &DataType::Utf8)?;
+        let tables = text_column(&args.args[0], rows)?;
+        let columns = text_column(&args.args[1], rows)?;
         let (tables, columns) = (tables.as_string::<i32>(), columns.as_string::<i32>());
         let names: StringArray = (0..rows)
             .map(|row| {

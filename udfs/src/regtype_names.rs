@@ -7,13 +7,13 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, ListBuilder, StringBuilder};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use crate::args::text_column;
 use crate::to_regtype::TypeOids;
 
 #[derive(Debug)]
@@ -48,7 +48,7 @@ impl ScalarUDFImpl for RegtypeNames {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let lists = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
+        let lists = text_column(&args.args[0], args.number_rows)?;
         let lists = lists.as_string::<i32>();
         let mut out = ListBuilder::new(StringBuilder::new());
         for row in 0..lists.len() {

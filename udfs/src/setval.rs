@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, Int64Array};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
@@ -15,6 +14,7 @@ use datafusion::logical_expr::{
 };
 use lakehouse_catalog::SequenceStore;
 
+use crate::args::text_column;
 use crate::nextval::existing_sequence;
 use crate::sequence_values::SessionSequenceValues;
 use crate::session_settings::SessionSettings;
@@ -57,7 +57,7 @@ impl ScalarUDFImpl for Setval {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let names = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
+        let names = text_column(&args.args[0], rows)?;
         let names = names.as_string::<i32>();
         let values = args.args[1].to_array(rows)?;
         let values = values.as_primitive::<Int64Type>();

@@ -15,6 +15,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use crate::args::text_column;
 use crate::datetime_template::{format, parse_template};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -62,7 +63,7 @@ impl ScalarUDFImpl for ToChar {
             &DataType::Timestamp(TimeUnit::Microsecond, zone.map(|_| Arc::from("UTC"))),
         )?;
         let micros = micros.as_primitive::<TimestampMicrosecondType>();
-        let templates = cast(&args.args[1].to_array(rows)?, &DataType::Utf8)?;
+        let templates = text_column(&args.args[1], rows)?;
         let templates = templates.as_string::<i32>();
         let mut parsed: Option<(String, Vec<_>)> = None;
         let out: StringArray = (0..rows)

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, Int32Array};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -20,6 +19,7 @@ use datafusion::logical_expr::{
 use datafusion_pg_catalog::pg_catalog::oid_field::{OID_ALIAS_KEY, kind};
 use lakehouse_catalog::pg_catalog::PgAnnotations;
 
+use crate::args::text_column;
 use crate::search_path::schemas_searched;
 use crate::session_settings::SessionSettings;
 
@@ -94,7 +94,7 @@ impl ScalarUDFImpl for ToRegclass {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let names = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
+        let names = text_column(&args.args[0], args.number_rows)?;
         let names = names.as_string::<i32>();
         let searched = schemas_searched(self.settings.as_ref());
         let oids: Int32Array = (0..names.len())
