@@ -164,7 +164,7 @@ fn udf_sqlstate(e: &UdfError) -> &'static str {
         UdfError::PathOutsideRoots { .. } | UdfError::PathInDataDir { .. } => "42501",
         UdfError::ValueTooLarge { .. } => "54000",
         UdfError::FileNotFound { .. } => "58P01",
-        UdfError::InvalidArgument { .. } => "22023",
+        UdfError::InvalidArgument { .. } | UdfError::UnknownTimeZone(_) => "22023",
         UdfError::Ingest(inner) => ingest_sqlstate(inner),
         UdfError::Catalog(inner) => catalog_sqlstate(inner),
         UdfError::NotText { .. } => "42804",

@@ -27,6 +27,9 @@ pub enum UdfError {
     },
     #[error("could not open file \"{path}\": no such file under the import roots ({roots})")]
     FileNotFound { path: String, roots: String },
+    /// A zone name `AT TIME ZONE` / `timezone()` does not know (22023).
+    #[error("time zone \"{0}\" not recognized")]
+    UnknownTimeZone(String),
     /// Text that does not match a date/time template (22007).
     #[error("{0}")]
     InvalidDatetime(String),

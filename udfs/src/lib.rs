@@ -71,16 +71,19 @@ mod session_settings;
 mod session_user;
 mod setval;
 mod sum;
+mod timezone;
 mod to_char;
 mod to_date;
 mod to_regclass;
 mod to_regtype;
 mod to_timestamp;
 mod value_size_limit;
+mod var_pop;
 mod vector_index_build;
 mod vector_literal;
 mod vector_search;
 mod version;
+mod wrapped_aggregate;
 
 use std::sync::Arc;
 
@@ -136,11 +139,15 @@ pub struct SessionHandles {
     pub settings: Arc<dyn SessionSettings>,
 }
 
-/// `sum` typed as PostgreSQL's (`sum(bigint)` is `numeric`), `length` /
-/// `octet_length` taking `bytea`, and `pg_typeof`, in `ctx` and the sessions made from it.
+/// `sum` typed as PostgreSQL's (`sum(bigint)` is `numeric`), `var_pop` /
+/// `stddev_pop` of one infinite value NaN, `length` / `octet_length`
+/// taking `bytea`, and `pg_typeof`, in `ctx` and the sessions made from it.
 /// Call after the pg_catalog setup, which rebuilds the function registry.
 pub fn use_postgres_function_types(ctx: &SessionContext) {
     ctx.register_udaf(sum::sum());
+    for udaf in var_pop::population_variances() {
+        ctx.register_udaf(udaf);
+    }
     ctx.register_udf(pg_typeof::pg_typeof());
     for udf in length::length_functions() {
         ctx.register_udf(udf);
@@ -154,6 +161,7 @@ pub fn use_postgres_function_types(ctx: &SessionContext) {
 pub fn use_postgres_datetime_templates(ctx: &SessionContext) {
     ctx.register_udf(to_char::to_char());
     ctx.register_udf(age::age());
+    ctx.register_udf(timezone::timezone());
     if let Ok(builtin) = datafusion::execution::FunctionRegistry::udf(ctx, "to_date") {
         ctx.register_udf(to_date::to_date(builtin));
     }

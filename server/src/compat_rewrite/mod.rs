@@ -8,6 +8,7 @@
 //! - `uuid` is stored and compared as text (DataFusion has no uuid type):
 //!   `::uuid` casts and `uuid` columns become `text`.
 //! - `x::varchar(n)` and `x::char(n)` truncate to `n` characters.
+//! - `t AT TIME ZONE z` is `timezone(z, t)`, typed as PostgreSQL types it.
 //! - `'{...}'::real[]` (any float array type) and pgvector's `'[...]'::vector`
 //!   become `vector_literal('...')`: one string to plan instead of one
 //!   constant expression per element (milliseconds for a 768-d vector).
@@ -127,6 +128,7 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
         && !lower.contains("regclass")
         && !lower.contains("escape")
         && !lower.contains("char")
+        && !lower.contains("time zone")
     {
         return unchanged(Vec::new());
     }
@@ -140,6 +142,8 @@ pub fn rewrite(sql: &str) -> Rewritten<'_> {
     // the rewrites that any query may need leave them as they are.
     let general = !lower.contains("pg_catalog.");
     for statement in &mut statements {
+        // First: the column of `t AT TIME ZONE z` is named after the call.
+        changed |= at_time_zone_calls(statement);
         if general {
             changed |= postgres_column_names(statement);
             changed |= scalar_functions_in_from(statement);

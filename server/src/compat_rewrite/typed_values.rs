@@ -55,6 +55,29 @@ pub(super) fn character_length_casts(statement: &mut Statement) -> bool {
     })
 }
 
+/// `t AT TIME ZONE z` -> `timezone(z, t)`, PostgreSQL's meaning of it (a
+/// `timestamptz` becomes the wall-clock `timestamp` in `z`, a `timestamp`
+/// the `timestamptz` of `z`'s clocks); DataFusion casts both to a zoned
+/// timestamp. PostgreSQL names the column `timezone` too.
+pub(super) fn at_time_zone_calls(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::AtTimeZone {
+            timestamp,
+            time_zone,
+        } = expr
+        {
+            *expr = call(
+                "timezone",
+                vec![(**time_zone).clone(), (**timestamp).clone()],
+            );
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
 /// `'{1,2}'::real[]` / `'[1,2]'::vector(2)` -> `vector_literal('{1,2}')`.
 pub(super) fn vector_literals(statement: &mut Statement) -> bool {
     replace_casts(statement, |operand, data_type| match operand {
