@@ -116,13 +116,16 @@ impl ServerState {
         catalog
             .register_schema(
                 "pg_catalog",
-                Arc::new(PgCatalogOverlay::new(
-                    pg_catalog,
-                    catalog.store().clone(),
-                    catalog.views().clone(),
-                    pg_annotations.clone(),
-                    roles.clone(),
-                )),
+                Arc::new(
+                    PgCatalogOverlay::new(
+                        pg_catalog,
+                        catalog.store().clone(),
+                        catalog.views().clone(),
+                        pg_annotations.clone(),
+                        roles.clone(),
+                    )
+                    .with_own_functions(lakehouse_udfs::own_functions()),
+                ),
             )
             .map_err(|e| StartError::PgCatalog(e.to_string()))?;
         let type_oids = template
@@ -136,7 +139,7 @@ impl ServerState {
         let function_signatures = template
             .sql(
                 "SELECT oid, prorettype, proretset, proargmodes, proallargtypes, proargnames, \
-                 proargtypes FROM pg_catalog.pg_proc",
+                 proargtypes, proargdefaults FROM pg_catalog.pg_proc",
             )
             .await
             .map_err(|e| StartError::PgCatalog(e.to_string()))?

@@ -71,6 +71,30 @@ fn psql_walkthrough() {
     }
     let out = run(&server, &["-c", "\\df"]);
     assert!(out.contains("List of functions"), "{out}");
+    // lakehouse's own functions, listed in public with their signatures.
+    let embed = out
+        .lines()
+        .find(|l| l.contains(" embed "))
+        .unwrap_or_default();
+    assert!(
+        embed.starts_with(" public ")
+            && embed.contains("| real[] ")
+            && embed.contains("| text text "),
+        "{out}"
+    );
+    for expected in [
+        "index text, query text, k integer DEFAULT 10, options text DEFAULT ''",
+        "TABLE(dataset text, rows bigint, columns bigint, bytes bigint, sha256 text, status text, elapsed_ms bigint)",
+        "rag",
+        "hnsw_apply",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    let out = run(&server, &["-c", "\\df+ embed"]);
+    assert!(
+        out.contains("embedding of the text by the configured sentence model"),
+        "{out}"
+    );
 
     let out = run(&server, &["-c", "\\dn"]);
     assert!(out.contains("public") && out.contains("lakehouse"), "{out}");

@@ -163,10 +163,15 @@ impl ScalarUDFImpl for CatalogLookup {
                 let oid = i32::try_from(oids.value(row)).ok()?;
                 match self.lookup {
                     Lookup::ObjDescription => {
-                        // Only relations have comments here.
+                        // Relations have comments here, lakehouse's own
+                        // functions descriptions.
                         let catalog = arrays.get(1).map(|a| a.as_string::<i32>());
                         match catalog {
-                            Some(c) if c.is_null(row) || c.value(row) != "pg_class" => None,
+                            Some(c) if c.is_null(row) => None,
+                            Some(c) if c.value(row) == "pg_proc" => {
+                                self.annotations.function_description(oid)
+                            }
+                            Some(c) if c.value(row) != "pg_class" => None,
                             _ => self.annotations.description(oid, 0),
                         }
                     }

@@ -12,6 +12,7 @@
 //! Watch the job in `lakehouse.jobs`; the index is listed in
 //! `lakehouse.vector_indexes` from the start.
 
+use lakehouse_catalog::pg_catalog::{OwnFunction, OwnFunctionResult};
 use std::sync::{Arc, LazyLock};
 
 use chrono::Utc;
@@ -344,4 +345,21 @@ async fn vector_dims(
         });
     }
     Ok(dims)
+}
+
+/// How `pg_proc` lists `create_vector_index`.
+pub(crate) fn description() -> OwnFunction {
+    OwnFunction {
+        name: FUNCTION,
+        arguments: vec![
+            ("name", DataType::Utf8),
+            ("table", DataType::Utf8),
+            ("text_column", DataType::Utf8),
+            ("options", DataType::Utf8),
+        ],
+        defaults: vec!["''"],
+        result: OwnFunctionResult::Rows(result_schema()),
+        volatile: true,
+        description: "chunks, embeds and indexes a text column (HNSW) as a background job",
+    }
 }

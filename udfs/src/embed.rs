@@ -4,6 +4,7 @@
 //! One call receives a whole batch of rows; the embedder sorts them by length and
 //! runs one forward pass per `embed_batch_size` texts.
 
+use lakehouse_catalog::pg_catalog::{OwnFunction, OwnFunctionResult};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array};
@@ -112,5 +113,17 @@ impl ScalarUDFImpl for Embed {
             )),
             _ => Ok(ColumnarValue::Array(out)),
         }
+    }
+}
+
+/// How `pg_proc` lists `embed`.
+pub(crate) fn description() -> OwnFunction {
+    OwnFunction {
+        name: "embed",
+        arguments: vec![("text", DataType::Utf8)],
+        defaults: Vec::new(),
+        result: OwnFunctionResult::Value(DataType::new_list(DataType::Float32, true)),
+        volatile: false,
+        description: "embedding of the text by the configured sentence model (real[])",
     }
 }

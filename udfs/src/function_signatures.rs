@@ -31,7 +31,10 @@ fn items(text: &str) -> Vec<String> {
 
 impl FunctionSignatures {
     /// From `SELECT oid, prorettype, proretset, proargmodes, proallargtypes,
-    /// proargnames, proargtypes FROM pg_catalog.pg_proc`, any column types.
+    /// proargnames, proargtypes, proargdefaults FROM pg_catalog.pg_proc`,
+    /// any column types. The defaults are printed for lakehouse's own
+    /// functions, whose `proargdefaults` is a JSON list of SQL texts (a
+    /// built-in's is a node tree, left out as before).
     pub fn from_pg_proc(batches: &[RecordBatch], types: &TypeOids) -> Result<Self> {
         let mut results = HashMap::new();
         for batch in batches {
@@ -42,6 +45,11 @@ impl FunctionSignatures {
             let (oid, rettype, retset) = (column(0)?, column(1)?, column(2)?);
             let (modes, argtypes, names) = (column(3)?, column(4)?, column(5)?);
             let in_types = column(6)?;
+            let defaults = if batch.num_columns() > 7 {
+                Some(column(7)?)
+            } else {
+                None
+            };
             for row in 0..batch.num_rows() {
                 let (Ok(oid), Ok(rettype)) = (
                     oid.value(row).parse::<i64>(),
@@ -69,6 +77,22 @@ impl FunctionSignatures {
                         .and_then(|t| types.sql_name(t))
                         .unwrap_or_default()
                 };
+                // The last in-arguments have the defaults.
+                let defaults: Vec<String> = defaults
+                    .as_ref()
+                    .filter(|d| !d.is_null(row))
+                    .and_then(|d| serde_json::from_str(d.value(row)).ok())
+                    .unwrap_or_default();
+                let with_default = |declared: String, input: usize, inputs: usize| {
+                    let first_default = inputs.saturating_sub(defaults.len());
+                    match input
+                        .checked_sub(first_default)
+                        .and_then(|d| defaults.get(d))
+                    {
+                        Some(default) => format!("{declared} DEFAULT {default}"),
+                        None => declared,
+                    }
+                };
                 let arguments = if modes.is_empty() {
                     let in_types: Vec<String> = if in_types.is_null(row) {
                         Vec::new()
@@ -82,13 +106,18 @@ impl FunctionSignatures {
                     in_types
                         .iter()
                         .enumerate()
-                        .map(|(i, t)| match names.get(i).filter(|n| !n.is_empty()) {
-                            Some(name) => format!("{name} {}", type_name(Some(t))),
-                            None => type_name(Some(t)),
+                        .map(|(i, t)| {
+                            let declared = match names.get(i).filter(|n| !n.is_empty()) {
+                                Some(name) => format!("{name} {}", type_name(Some(t))),
+                                None => type_name(Some(t)),
+                            };
+                            with_default(declared, i, in_types.len())
                         })
                         .collect::<Vec<_>>()
                         .join(", ")
                 } else {
+                    let inputs = modes.iter().filter(|m| *m != "t" && *m != "o").count();
+                    let mut input = 0;
                     modes
                         .iter()
                         .enumerate()
@@ -101,10 +130,15 @@ impl FunctionSignatures {
                                 _ => "",
                             };
                             let ty = type_name(all_types.get(i));
-                            match names.get(i).filter(|n| !n.is_empty()) {
+                            let declared = match names.get(i).filter(|n| !n.is_empty()) {
                                 Some(name) => format!("{mode}{name} {ty}"),
                                 None => format!("{mode}{ty}"),
+                            };
+                            if m == "o" {
+                                return declared;
                             }
+                            input += 1;
+                            with_default(declared, input - 1, inputs)
                         })
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -153,18 +187,25 @@ impl std::hash::Hash for PgGetFunctionPart {
     }
 }
 
-/// `pg_get_function_result` and `pg_get_function_arguments`.
+/// `pg_get_function_result`, `pg_get_function_arguments` and
+/// `pg_get_function_sqlbody` (psql's `\df+`): no function here has a
+/// SQL-standard body, so the last is always NULL, as it is in PostgreSQL for
+/// every built-in.
 pub fn function_signature_functions(signatures: &Arc<FunctionSignatures>) -> Vec<ScalarUDF> {
-    ["pg_get_function_result", "pg_get_function_arguments"]
-        .into_iter()
-        .map(|name| {
-            ScalarUDF::new_from_impl(PgGetFunctionPart {
-                name,
-                signature: Signature::user_defined(Volatility::Stable),
-                signatures: signatures.clone(),
-            })
+    [
+        "pg_get_function_result",
+        "pg_get_function_arguments",
+        "pg_get_function_sqlbody",
+    ]
+    .into_iter()
+    .map(|name| {
+        ScalarUDF::new_from_impl(PgGetFunctionPart {
+            name,
+            signature: Signature::user_defined(Volatility::Stable),
+            signatures: signatures.clone(),
         })
-        .collect()
+    })
+    .collect()
 }
 
 impl ScalarUDFImpl for PgGetFunctionPart {
@@ -198,11 +239,11 @@ impl ScalarUDFImpl for PgGetFunctionPart {
             .iter()
             .map(|oid| {
                 let (result, arguments) = self.signatures.0.get(&oid?)?;
-                Some(if self.name == "pg_get_function_result" {
-                    result.clone()
-                } else {
-                    arguments.clone()
-                })
+                match self.name {
+                    "pg_get_function_result" => Some(result.clone()),
+                    "pg_get_function_arguments" => Some(arguments.clone()),
+                    _ => None,
+                }
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))

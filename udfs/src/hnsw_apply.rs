@@ -8,6 +8,7 @@
 //! job starts again at the next server start. Searches never wait or fail
 //! during a swap: they use the old generation until the new one is cached.
 
+use lakehouse_catalog::pg_catalog::{OwnFunction, OwnFunctionResult};
 use std::sync::{Arc, LazyLock};
 
 use chrono::Utc;
@@ -203,5 +204,17 @@ pub fn resume_unfinished(env: &FunctionEnv) {
                 }
             }
         });
+    }
+}
+
+/// How `pg_proc` lists `hnsw_apply`.
+pub(crate) fn description() -> OwnFunction {
+    OwnFunction {
+        name: FUNCTION,
+        arguments: vec![("index", DataType::Utf8), ("trial_id", DataType::Int64)],
+        defaults: Vec::new(),
+        result: OwnFunctionResult::Rows(result_schema()),
+        volatile: true,
+        description: "makes a trial's HNSW generation the one a vector index serves, without blocking readers",
     }
 }

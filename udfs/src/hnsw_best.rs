@@ -4,6 +4,8 @@
 //! beats on both recall and p50, highest recall first). Rows have the journal's
 //! columns, so `trial_id` feeds `hnsw_apply`.
 
+use datafusion::arrow::datatypes::DataType;
+use lakehouse_catalog::pg_catalog::{OwnFunction, OwnFunctionResult};
 use std::sync::Arc;
 
 use datafusion::catalog::{TableFunctionImpl, TableProvider};
@@ -64,5 +66,17 @@ impl TableFunctionImpl for HnswBest {
                 }
             },
         )))
+    }
+}
+
+/// How `pg_proc` lists `hnsw_best`.
+pub(crate) fn description() -> OwnFunction {
+    OwnFunction {
+        name: FUNCTION,
+        arguments: vec![("index", DataType::Utf8), ("ranking", DataType::Utf8)],
+        defaults: vec!["'recall'"],
+        result: OwnFunctionResult::Rows(HnswTrial::schema()),
+        volatile: false,
+        description: "the trials of a vector index, best first by recall, latency or the Pareto front",
     }
 }

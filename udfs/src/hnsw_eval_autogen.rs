@@ -3,6 +3,7 @@
 //! reproducible) and stores them with their exact top-`k` neighbours (default
 //! 10) as an eval set for `hnsw_trial`. Listed in `lakehouse.hnsw_evals`.
 
+use lakehouse_catalog::pg_catalog::{OwnFunction, OwnFunctionResult};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
@@ -89,5 +90,22 @@ impl TableFunctionImpl for HnswEvalAutogen {
                 }
             },
         )))
+    }
+}
+
+/// How `pg_proc` lists `hnsw_eval_autogen`.
+pub(crate) fn description() -> OwnFunction {
+    OwnFunction {
+        name: FUNCTION,
+        arguments: vec![
+            ("index", DataType::Utf8),
+            ("eval_name", DataType::Utf8),
+            ("n_queries", DataType::Int32),
+            ("k", DataType::Int32),
+        ],
+        defaults: vec!["10"],
+        result: OwnFunctionResult::Rows(result_schema()),
+        volatile: true,
+        description: "samples queries from a vector index and records their exact nearest neighbours as an evaluation set",
     }
 }

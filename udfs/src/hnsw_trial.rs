@@ -5,6 +5,8 @@
 //! at a time, and appends the result to `lakehouse.hnsw_trials`, which it
 //! returns. The serving generation is not touched.
 
+use datafusion::arrow::datatypes::DataType;
+use lakehouse_catalog::pg_catalog::{OwnFunction, OwnFunctionResult};
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
@@ -102,5 +104,24 @@ impl TableFunctionImpl for HnswTrialFunction {
                 }
             },
         )))
+    }
+}
+
+/// How `pg_proc` lists `hnsw_trial`.
+pub(crate) fn description() -> OwnFunction {
+    OwnFunction {
+        name: FUNCTION,
+        arguments: vec![
+            ("index", DataType::Utf8),
+            ("eval_name", DataType::Utf8),
+            ("m", DataType::Int32),
+            ("ef_construction", DataType::Int32),
+            ("ef_search", DataType::Int32),
+            ("quantization", DataType::Utf8),
+        ],
+        defaults: vec!["'f32'"],
+        result: OwnFunctionResult::Rows(HnswTrial::schema()),
+        volatile: true,
+        description: "builds (or reuses) an HNSW generation with these parameters and measures its recall and latency",
     }
 }

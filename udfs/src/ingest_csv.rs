@@ -6,6 +6,7 @@
 //! infer), skip it if that content already went into the dataset, otherwise
 //! stream it into the table as a single Delta commit.
 
+use lakehouse_catalog::pg_catalog::{OwnFunction, OwnFunctionResult};
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
@@ -352,5 +353,21 @@ impl PartitionStream for CsvPartition {
             self.profile.schema.clone(),
             stream,
         ))
+    }
+}
+
+/// How `pg_proc` lists `ingest_csv`.
+pub(crate) fn description() -> OwnFunction {
+    OwnFunction {
+        name: "ingest_csv",
+        arguments: vec![
+            ("path", DataType::Utf8),
+            ("dataset", DataType::Utf8),
+            ("options", DataType::Utf8),
+        ],
+        defaults: vec!["''"],
+        result: OwnFunctionResult::Rows(ingest_summary_schema()),
+        volatile: true,
+        description: "loads a CSV file under the import roots into a table (created, appended, replaced or unchanged)",
     }
 }

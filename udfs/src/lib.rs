@@ -288,6 +288,21 @@ pub fn register_session_functions(
     );
 }
 
+/// lakehouse's own SQL functions as `pg_proc` lists them (`\df embed`).
+pub fn own_functions() -> Vec<lakehouse_catalog::pg_catalog::OwnFunction> {
+    vec![
+        create_vector_index::description(),
+        embed::description(),
+        hnsw_apply::description(),
+        hnsw_best::description(),
+        hnsw_eval_autogen::description(),
+        hnsw_trial::description(),
+        ingest_csv::description(),
+        rag::description(),
+        vector_search::description(),
+    ]
+}
+
 /// Restarts the background jobs (index builds, generation swaps) that a stop
 /// interrupted; builds continue from their last commit.
 pub fn resume_background_jobs(

@@ -14,6 +14,7 @@
 //! (`generation_model = ""`) the answer is extractive: the retrieved sentences
 //! nearest to the question, each with its chunk's marker.
 
+use lakehouse_catalog::pg_catalog::{OwnFunction, OwnFunctionResult};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
@@ -291,6 +292,22 @@ async fn extractive_answer(
         .map(|&(_, i)| format!("{} [{}]", candidates[i].1, candidates[i].0))
         .collect();
     Ok(picked.join(" "))
+}
+
+/// How `pg_proc` lists `rag` (the key is the indexed table's).
+pub(crate) fn description() -> OwnFunction {
+    OwnFunction {
+        name: FUNCTION,
+        arguments: vec![
+            ("question", DataType::Utf8),
+            ("index", DataType::Utf8),
+            ("k", DataType::Int32),
+        ],
+        defaults: vec!["5"],
+        result: OwnFunctionResult::Rows(result_schema(&DataType::Utf8)),
+        volatile: false,
+        description: "answers a question from the k nearest chunks of a vector index, with citations",
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! nearest). Options: `exact` (brute-force scan; the ground truth HNSW results
 //! are measured against) and `ef_search=N` (HNSW expansion for this call).
 
+use lakehouse_catalog::pg_catalog::{OwnFunction, OwnFunctionResult};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Float32Array, Int32Array, RecordBatch, StringArray, UInt32Array};
@@ -103,5 +104,22 @@ impl TableFunctionImpl for VectorSearch {
             })
         });
         Ok(Arc::new(DeferredTable::new(label, schema, run)))
+    }
+}
+
+/// How `pg_proc` lists `vector_search` (the key is the indexed table's).
+pub(crate) fn description() -> OwnFunction {
+    OwnFunction {
+        name: FUNCTION,
+        arguments: vec![
+            ("index", DataType::Utf8),
+            ("query", DataType::Utf8),
+            ("k", DataType::Int32),
+            ("options", DataType::Utf8),
+        ],
+        defaults: vec!["10", "''"],
+        result: OwnFunctionResult::Rows(result_schema(&DataType::Utf8)),
+        volatile: false,
+        description: "the k chunks of a vector index nearest to a text or a real[] vector",
     }
 }

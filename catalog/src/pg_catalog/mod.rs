@@ -18,6 +18,7 @@ mod pg_constraint;
 pub use pg_constraint::quote_ident;
 mod pg_description;
 mod pg_index;
+mod pg_proc;
 mod pg_roles;
 mod relation_oids;
 
@@ -36,6 +37,7 @@ use crate::{DeltaTableStore, TableDefinition, ViewStore};
 use pg_constraint::ConstraintDefinition;
 use relation_oids::RelationOids;
 
+pub use pg_proc::{FIRST_OWN_FUNCTION_OID, OwnFunction, OwnFunctionResult};
 pub use pg_roles::{default_owner, role_oid};
 
 /// Field metadata naming the Postgres type a column is sent as, where the
@@ -68,6 +70,8 @@ struct AnnotationSnapshot {
     relations: HashMap<(String, String), i32>,
     /// Table oid -> its column names, attnum 1 first.
     columns: HashMap<i32, Vec<String>>,
+    /// Function oid -> description, for lakehouse's own functions.
+    functions: HashMap<i32, String>,
 }
 
 impl PgAnnotations {
@@ -138,9 +142,23 @@ impl PgAnnotations {
         self.0.read().ok()?.columns.get(&oid)?.get(index).cloned()
     }
 
-    fn replace(&self, snapshot: AnnotationSnapshot) {
+    /// A new snapshot of the tables; the functions' descriptions stay.
+    fn replace(&self, mut snapshot: AnnotationSnapshot) {
         if let Ok(mut current) = self.0.write() {
+            snapshot.functions = std::mem::take(&mut current.functions);
             *current = snapshot;
+        }
+    }
+
+    /// The description of function `oid` (`obj_description(oid, 'pg_proc')`).
+    pub fn function_description(&self, oid: i32) -> Option<String> {
+        self.0.read().ok()?.functions.get(&oid).cloned()
+    }
+
+    /// Sets the functions' descriptions, which no catalog scan changes.
+    fn describe_functions(&self, descriptions: impl Iterator<Item = (i32, String)>) {
+        if let Ok(mut current) = self.0.write() {
+            current.functions = descriptions.collect();
         }
     }
 }
@@ -163,6 +181,8 @@ pub struct PgCatalogOverlay {
     views: ViewStore,
     annotations: PgAnnotations,
     roles: Arc<RoleStore>,
+    /// lakehouse's own functions, listed in `pg_proc` after PostgreSQL's.
+    functions: Arc<[OwnFunction]>,
     /// Shared by the overlay tables handed out (see [`SnapshotCache`]).
     cache: Arc<SnapshotCache>,
 }
@@ -196,8 +216,19 @@ impl PgCatalogOverlay {
             views,
             annotations,
             roles,
+            functions: Arc::from(Vec::new()),
             cache: Arc::default(),
         }
+    }
+
+    /// Lists `functions` in `pg_proc` (and their descriptions in
+    /// `pg_description`), oids from [`FIRST_OWN_FUNCTION_OID`] in this order.
+    pub fn with_own_functions(mut self, functions: Vec<OwnFunction>) -> Self {
+        self.functions = Arc::from(functions);
+        self.annotations.describe_functions(
+            pg_proc::descriptions(&self.functions).map(|(oid, text)| (oid, text.to_string())),
+        );
+        self
     }
 
     /// The snapshot of the tables as they are now: the cached one while the
@@ -280,6 +311,8 @@ impl PgCatalogOverlay {
                     (i.oid, parts.collect())
                 })
                 .collect(),
+            // Kept by `replace`.
+            functions: HashMap::new(),
         });
         Ok((snapshot, pg_class))
     }
@@ -303,6 +336,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_namespace" => OverlayKind::Namespace,
             "pg_am" => OverlayKind::AccessMethod,
             "pg_database" => OverlayKind::Database,
+            "pg_proc" => OverlayKind::Proc,
             _ => return self.inner.table(name).await,
         };
         let schema = match kind {
@@ -326,6 +360,10 @@ impl SchemaProvider for PgCatalogOverlay {
                 Some(inner) => pg_type_schema(&inner.schema()),
                 None => return Ok(None),
             },
+            OverlayKind::Proc => match self.inner.table(name).await? {
+                Some(inner) => pg_proc::schema(&inner.schema()),
+                None => return Ok(None),
+            },
             OverlayKind::Constraint => pg_constraint::schema(),
             OverlayKind::Description => pg_description::schema(),
         };
@@ -338,6 +376,7 @@ impl SchemaProvider for PgCatalogOverlay {
                 views: self.views.clone(),
                 annotations: self.annotations.clone(),
                 roles: self.roles.clone(),
+                functions: self.functions.clone(),
                 cache: self.cache.clone(),
             }),
         }))))
@@ -368,6 +407,8 @@ enum OverlayKind {
     /// The one database a client can connect to (datafusion-pg-catalog
     /// adds a `postgres` row, which `\l` listed and no login could use).
     Database,
+    /// datafusion-pg-catalog's rows and lakehouse's own functions.
+    Proc,
 }
 
 /// `pg_settings` rows for a session's parameters, in `schema`.
@@ -567,6 +608,29 @@ impl ComputedTable for OverlayTable {
                 };
             }
             OverlayKind::Type => return self.fixed_rows("pg_type", state).await,
+            OverlayKind::Proc => {
+                // Built-ins have no access privileges here: the text
+                // `proacl` is left out, and `widen` makes it a NULL `aclitem[]`.
+                let mut batches = Vec::new();
+                if let Some(fixed) = self.overlay.inner.table("pg_proc").await? {
+                    for batch in relation_oids::collect(fixed.as_ref(), state).await? {
+                        let mut batch = batch;
+                        if let Ok(acl) = batch.schema().index_of("proacl") {
+                            batch.remove_column(acl);
+                        }
+                        batches.push(widen(batch, &self.schema)?);
+                    }
+                }
+                let type_oids = self.oids_by_name("pg_type", "typname", state).await?;
+                let namespaces = self.oids_by_name("pg_namespace", "nspname", state).await?;
+                batches.push(pg_proc::batch(
+                    &self.schema,
+                    &self.overlay.functions,
+                    &type_oids,
+                    namespaces.get("public").copied().unwrap_or(0),
+                )?);
+                return Ok(batches);
+            }
             OverlayKind::Roles => {
                 return Ok(vec![pg_roles::pg_roles_batch(
                     &self.schema,
@@ -648,7 +712,7 @@ impl ComputedTable for OverlayTable {
             OverlayKind::Description => {
                 // PostgreSQL's own descriptions (functions, types) stay.
                 let mut batches = self.fixed_rows("pg_description", state).await?;
-                batches.push(pg_description::batch(snapshot)?);
+                batches.push(pg_description::batch(snapshot, &self.overlay.functions)?);
                 batches
             }
             OverlayKind::Type
@@ -656,6 +720,7 @@ impl ComputedTable for OverlayTable {
             | OverlayKind::Roles
             | OverlayKind::Namespace
             | OverlayKind::Database
+            | OverlayKind::Proc
             | OverlayKind::AccessMethod => Vec::new(),
         })
     }
@@ -740,6 +805,38 @@ impl OverlayTable {
     /// The bootstrap admin's role oid (0 before there is one).
     fn admin_oid(&self) -> i32 {
         pg_roles::default_owner(&self.overlay.roles).map_or(0, |r| role_oid(&r.name))
+    }
+
+    /// Column `name` -> `oid` of datafusion-pg-catalog's `table`
+    /// (`pg_type.typname`, `pg_namespace.nspname`).
+    async fn oids_by_name(
+        &self,
+        table: &str,
+        name: &str,
+        state: &dyn Session,
+    ) -> Result<HashMap<String, i32>> {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::datatypes::{DataType, Int32Type};
+        let Some(table) = self.overlay.inner.table(table).await? else {
+            return Ok(HashMap::new());
+        };
+        let mut oids = HashMap::new();
+        for batch in relation_oids::collect(table.as_ref(), state).await? {
+            let (Some(names), Some(oid)) =
+                (batch.column_by_name(name), batch.column_by_name("oid"))
+            else {
+                continue;
+            };
+            let names = datafusion::arrow::compute::cast(names, &DataType::Utf8)?;
+            let oid = datafusion::arrow::compute::cast(oid, &DataType::Int32)?;
+            let (names, oid) = (names.as_string::<i32>(), oid.as_primitive::<Int32Type>());
+            for row in 0..batch.num_rows() {
+                if !names.is_null(row) && !oid.is_null(row) {
+                    oids.insert(names.value(row).to_string(), oid.value(row));
+                }
+            }
+        }
+        Ok(oids)
     }
 
     /// datafusion-pg-catalog's rows of `name`, in this table's schema.

@@ -8,6 +8,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
 
 use super::CatalogSnapshot;
+use super::pg_proc::{self, OwnFunction};
 
 /// Every table and column comment as (objoid, objsubid, text): objsubid 0 is
 /// the table, n its n-th column.
@@ -40,14 +41,25 @@ pub(super) fn schema() -> SchemaRef {
     ]))
 }
 
-pub(super) fn batch(snapshot: &CatalogSnapshot) -> Result<RecordBatch> {
-    let comments: Vec<_> = relation_comments(snapshot).collect();
+/// Comments on tables and columns, and the descriptions of `functions`.
+pub(super) fn batch(snapshot: &CatalogSnapshot, functions: &[OwnFunction]) -> Result<RecordBatch> {
     let classoid = snapshot.oids.pg_class();
+    // A function's classoid is `pg_proc`'s oid in `pg_class` (as
+    // `'pg_proc'::regclass` gives it), PostgreSQL's 1255 if it has none.
+    let pg_proc = snapshot
+        .oids
+        .relation("pg_catalog", "pg_proc")
+        .unwrap_or(1255);
+    // (objoid, classoid, objsubid, description)
+    let rows: Vec<(i32, i32, i32, &str)> = relation_comments(snapshot)
+        .map(|(oid, subid, text)| (oid, classoid, subid, text))
+        .chain(pg_proc::descriptions(functions).map(|(oid, text)| (oid, pg_proc, 0, text)))
+        .collect();
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(comments.iter().map(|c| c.0).collect::<Int32Array>()),
-        Arc::new(Int32Array::from(vec![classoid; comments.len()])),
-        Arc::new(comments.iter().map(|c| c.1).collect::<Int32Array>()),
-        Arc::new(comments.iter().map(|c| Some(c.2)).collect::<StringArray>()),
+        Arc::new(rows.iter().map(|c| c.0).collect::<Int32Array>()),
+        Arc::new(rows.iter().map(|c| c.1).collect::<Int32Array>()),
+        Arc::new(rows.iter().map(|c| c.2).collect::<Int32Array>()),
+        Arc::new(rows.iter().map(|c| Some(c.3)).collect::<StringArray>()),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
 }
