@@ -43,7 +43,7 @@ fn psql_walkthrough() {
         "Table \"public.people\"",
         "id     | bigint",
         "name   | text",
-        "score  | double precision",
+        "score  | numeric ",
         "joined | date",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
@@ -122,9 +122,10 @@ fn psql_walkthrough() {
     // The header is not a row (PostgreSQL says COPY 3 here too).
     assert_eq!(out.trim(), "COPY 3", "{out}");
     let written = std::fs::read_to_string(server.work_dir.join("out.csv")).unwrap();
+    // score was inferred as numeric(18,1): the appended 7 keeps one place.
     assert_eq!(
         written,
-        "id,name,score,joined\n1,Ann,3.5,2024-01-02\n2,\"Bob, Jr\",,2023-05-06\n3,Cy,7,2022-12-31\n"
+        "id,name,score,joined\n1,Ann,3.5,2024-01-02\n2,\"Bob, Jr\",,2023-05-06\n3,Cy,7.0,2022-12-31\n"
     );
 
     let out = run(

@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::infer::{
-    self, CsvProfile, field_text, parse_bool, parse_date, parse_float, parse_int, parse_timestamp,
+    self, CsvProfile, field_text, parse_bool, parse_date, parse_decimal, parse_float, parse_int,
+    parse_timestamp,
 };
 use super::options::CsvOptions;
 use super::tokenizer::{Record, Tokenizer};
@@ -134,6 +135,8 @@ impl Iterator for CsvBatches {
 /// One typed column under construction.
 enum ColumnBuilder {
     Int64(Int64Builder),
+    /// `numeric(precision, scale)`.
+    Decimal(Decimal128Builder, u8, u8),
     Float64(Float64Builder),
     Boolean(BooleanBuilder),
     Date(Date32Builder),
@@ -150,6 +153,15 @@ impl ColumnBuilder {
     fn new(data_type: &DataType, capacity: usize) -> ColumnBuilder {
         match data_type {
             DataType::Int64 => ColumnBuilder::Int64(Int64Builder::with_capacity(capacity)),
+            DataType::Decimal128(p, s) if *s >= 0 => {
+                match Decimal128Builder::with_capacity(capacity).with_precision_and_scale(*p, *s) {
+                    Ok(b) => ColumnBuilder::Decimal(b, *p, *s as u8),
+                    // Not a valid numeric type: read as text, cast later.
+                    Err(_) => {
+                        ColumnBuilder::Utf8(StringBuilder::with_capacity(capacity, capacity * 16))
+                    }
+                }
+            }
             DataType::Float64 => ColumnBuilder::Float64(Float64Builder::with_capacity(capacity)),
             DataType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(capacity)),
             DataType::Date32 => ColumnBuilder::Date(Date32Builder::with_capacity(capacity)),
@@ -164,6 +176,7 @@ impl ColumnBuilder {
         let Some(v) = value else {
             match self {
                 ColumnBuilder::Int64(b) => b.append_null(),
+                ColumnBuilder::Decimal(b, ..) => b.append_null(),
                 ColumnBuilder::Float64(b) => b.append_null(),
                 ColumnBuilder::Boolean(b) => b.append_null(),
                 ColumnBuilder::Date(b) => b.append_null(),
@@ -175,6 +188,10 @@ impl ColumnBuilder {
         let bad = |ty: &str| format!("`{v}` is not a valid {ty}");
         match self {
             ColumnBuilder::Int64(b) => b.append_value(parse_int(v).ok_or_else(|| bad("bigint"))?),
+            ColumnBuilder::Decimal(b, precision, scale) => b.append_value(
+                parse_decimal(v, *precision, *scale)
+                    .ok_or_else(|| bad(&format!("numeric({precision},{scale})")))?,
+            ),
             ColumnBuilder::Float64(b) => {
                 b.append_value(parse_float(v).ok_or_else(|| bad("double precision"))?)
             }
@@ -197,6 +214,7 @@ impl ColumnBuilder {
     fn finish(self) -> ArrayRef {
         match self {
             ColumnBuilder::Int64(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Decimal(mut b, ..) => Arc::new(b.finish()),
             ColumnBuilder::Float64(mut b) => Arc::new(b.finish()),
             ColumnBuilder::Boolean(mut b) => Arc::new(b.finish()),
             ColumnBuilder::Date(mut b) => Arc::new(b.finish()),
@@ -210,6 +228,8 @@ impl ColumnBuilder {
 mod tests {
     use super::*;
     use crate::csv::profile;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Decimal128Type;
     use std::io::Write;
 
     fn write(contents: &str) -> tempfile_path::TempPath {
@@ -259,7 +279,7 @@ mod tests {
             vec![
                 "Int64",
                 "Utf8",
-                "Float64",
+                "Decimal128(18, 1)",
                 "Boolean",
                 "Date32",
                 "Timestamp(µs)"
@@ -271,6 +291,44 @@ mod tests {
             .unwrap();
         assert_eq!(batches.len(), 2);
         assert_eq!(batches[1].column(2).null_count(), 1);
+        assert_eq!(
+            batches[0]
+                .column(2)
+                .as_primitive::<Decimal128Type>()
+                .value(0),
+            35
+        );
+    }
+
+    #[test]
+    fn money_is_numeric_and_measurements_double() {
+        let f = write(
+            "price,ratio,big
+19.99,1.5e3,12345678901234567890.5
+-0.5,0.123456,1
+1000,2,3.25
+",
+        );
+        let opts = CsvOptions::default();
+        let p = profile(&f.0, "m.csv", &opts).unwrap();
+        let types: Vec<String> = p
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().to_string())
+            .collect();
+        assert_eq!(
+            types,
+            vec!["Decimal128(18, 2)", "Float64", "Decimal128(22, 2)"]
+        );
+        let batches: Vec<RecordBatch> = CsvBatches::open(&f.0, "m.csv", &opts, &p, 10)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let prices = batches[0].column(0).as_primitive::<Decimal128Type>();
+        assert_eq!(prices.values(), &[1999, -50, 100000]);
+        let big = batches[0].column(2).as_primitive::<Decimal128Type>();
+        assert_eq!(big.value(0), 1234567890123456789050);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Pass one: validate every record, hash the file and infer column types.
 //!
-//! A column's type is the narrowest of integer, double, boolean, date,
-//! timestamp that every non-empty value parses as; otherwise text. Numbers with
-//! leading zeros (zip codes, phone numbers) stay text so nothing is lost.
+//! A column's type is the narrowest of integer, fixed-point decimal, double,
+//! boolean, date, timestamp that every non-empty value parses as; otherwise
+//! text. Numbers with leading zeros (zip codes, phone numbers) stay text so
+//! nothing is lost. Numbers written with at most 4 decimal places and no
+//! exponent (prices, amounts of money) are `numeric(p,s)`, exact: as doubles,
+//! their sums printed `953356.8750000012`.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -21,6 +24,8 @@ use crate::IngestError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ColumnType {
     Int64,
+    /// `numeric(precision, scale)`.
+    Decimal(u8, u8),
     Float64,
     Boolean,
     Date,
@@ -32,6 +37,7 @@ impl ColumnType {
     pub(crate) fn arrow(self) -> DataType {
         match self {
             ColumnType::Int64 => DataType::Int64,
+            ColumnType::Decimal(p, s) => DataType::Decimal128(p, s as i8),
             ColumnType::Float64 => DataType::Float64,
             ColumnType::Boolean => DataType::Boolean,
             ColumnType::Date => DataType::Date32,
@@ -41,8 +47,10 @@ impl ColumnType {
     }
 }
 
-const CANDIDATES: [ColumnType; 5] = [
+const CANDIDATES: [ColumnType; 6] = [
     ColumnType::Int64,
+    // The scale is the largest seen (see `Candidates::chosen`).
+    ColumnType::Decimal(MAX_DECIMAL_PRECISION, MAX_INFERRED_SCALE),
     ColumnType::Float64,
     ColumnType::Boolean,
     ColumnType::Date,
@@ -61,16 +69,28 @@ pub struct CsvProfile {
     pub sha256: String,
 }
 
-/// Per-column bitmask of the candidate types still possible.
+/// Decimal places a column may have to be inferred as `numeric`.
+const MAX_INFERRED_SCALE: u8 = 4;
+/// Digits of the widest `numeric` (Decimal128).
+const MAX_DECIMAL_PRECISION: u8 = 38;
+/// The precision of an inferred `numeric` when its values are shorter:
+/// room for larger values appended later.
+const INFERRED_PRECISION: u8 = 18;
+
+/// Per-column bitmask of the candidate types still possible, and the digits
+/// seen of the values that are fixed-point numbers.
 #[derive(Debug, Clone)]
 struct Candidates {
     masks: Vec<u8>,
+    /// (largest integer digits, largest scale) of each column's values.
+    digits: Vec<(u8, u8)>,
 }
 
 impl Candidates {
     fn new(columns: usize) -> Self {
         Candidates {
             masks: vec![(1 << CANDIDATES.len()) - 1; columns],
+            digits: vec![(0, 0); columns],
         }
     }
 
@@ -81,23 +101,93 @@ impl Candidates {
                 *mask &= !(1 << bit);
             }
         }
+        if let Some((integer, scale)) = fixed_point_digits(value) {
+            let seen = &mut self.digits[column];
+            *seen = (seen.0.max(integer), seen.1.max(scale));
+        }
     }
 
     fn chosen(&self, column: usize) -> ColumnType {
         let mask = self.masks[column];
-        CANDIDATES
+        let ty = CANDIDATES
             .iter()
             .enumerate()
             .find(|(bit, _)| mask & (1 << bit) != 0)
             .map(|(_, ty)| *ty)
-            .unwrap_or(ColumnType::Utf8)
+            .unwrap_or(ColumnType::Utf8);
+        match ty {
+            ColumnType::Decimal(..) => {
+                let (integer, scale) = self.digits[column];
+                let precision = (integer + scale).max(INFERRED_PRECISION);
+                ColumnType::Decimal(precision.min(MAX_DECIMAL_PRECISION), scale)
+            }
+            other => other,
+        }
     }
+}
+
+/// The integer digits and decimal places of a fixed-point number with at
+/// most [`MAX_INFERRED_SCALE`] places and no exponent (`-12.50` is (2, 2)).
+/// Leading zeros (but a lone `0` before the point) make it an identifier.
+fn fixed_point_digits(value: &str) -> Option<(u8, u8)> {
+    let body = value.strip_prefix(['-', '+']).unwrap_or(value);
+    let (integer, fraction) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if integer.is_empty() && fraction.is_empty()
+        || !digits(integer)
+        || !digits(fraction)
+        || (integer.len() > 1 && integer.starts_with('0'))
+        || fraction.len() > usize::from(MAX_INFERRED_SCALE)
+    {
+        return None;
+    }
+    let integer = integer.trim_start_matches('0').len();
+    (integer + fraction.len() <= usize::from(MAX_DECIMAL_PRECISION))
+        .then_some((integer as u8, fraction.len() as u8))
+}
+
+/// `value` as a `numeric(precision, scale)`: the unscaled integer, rounded
+/// half away from zero to `scale` places (as PostgreSQL rounds input), or
+/// `None` if it is not a plain decimal number or has more than `precision`
+/// digits.
+pub(crate) fn parse_decimal(value: &str, precision: u8, scale: u8) -> Option<i128> {
+    let (negative, body) = match value.as_bytes().first()? {
+        b'-' => (true, &value[1..]),
+        b'+' => (false, &value[1..]),
+        _ => (false, value),
+    };
+    let (integer, fraction) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (integer.is_empty() && fraction.is_empty()) || !digits(integer) || !digits(fraction) {
+        return None;
+    }
+    let mut unscaled: i128 = 0;
+    for b in integer.bytes() {
+        unscaled = unscaled
+            .checked_mul(10)?
+            .checked_add(i128::from(b - b'0'))?;
+    }
+    let mut places = fraction.bytes();
+    for _ in 0..scale {
+        let digit = places.next().map_or(0, |b| b - b'0');
+        unscaled = unscaled.checked_mul(10)?.checked_add(i128::from(digit))?;
+    }
+    if places.next().is_some_and(|b| b >= b'5') {
+        unscaled = unscaled.checked_add(1)?;
+    }
+    if unscaled >= 10i128.checked_pow(u32::from(precision))? {
+        return None;
+    }
+    Some(if negative { -unscaled } else { unscaled })
 }
 
 /// Whether `value` is a valid literal of `ty`.
 fn parses_as(ty: ColumnType, value: &str) -> bool {
     match ty {
         ColumnType::Int64 => parse_int(value).is_some(),
+        ColumnType::Decimal(_, scale) => {
+            fixed_point_digits(value).is_some_and(|(_, places)| places <= scale)
+        }
         ColumnType::Float64 => parse_float(value).is_some(),
         ColumnType::Boolean => parse_bool(value).is_some(),
         ColumnType::Date => parse_date(value).is_some(),
@@ -361,6 +451,26 @@ fn looks_like_header(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_point_numbers() {
+        assert_eq!(fixed_point_digits("19.99"), Some((2, 2)));
+        assert_eq!(fixed_point_digits("-0.5"), Some((0, 1)));
+        assert_eq!(fixed_point_digits(".25"), Some((0, 2)));
+        assert_eq!(fixed_point_digits("7"), Some((1, 0)));
+        for not_fixed in [
+            "1e3", "0.123456", "007.5", "1.2.3", "-", ".", "inf", "NaN", "",
+        ] {
+            assert_eq!(fixed_point_digits(not_fixed), None, "{not_fixed}");
+        }
+        assert_eq!(parse_decimal("19.99", 18, 2), Some(1999));
+        assert_eq!(parse_decimal("-1.005", 18, 2), Some(-101));
+        assert_eq!(parse_decimal("1.004", 18, 2), Some(100));
+        assert_eq!(parse_decimal("3", 18, 2), Some(300));
+        assert_eq!(parse_decimal("99.995", 4, 2), None);
+        assert_eq!(parse_decimal("1e3", 18, 2), None);
+        assert_eq!(parse_decimal("+.5", 18, 1), Some(5));
+    }
 
     #[test]
     fn value_parsers() {
