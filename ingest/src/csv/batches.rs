@@ -259,6 +259,16 @@ mod tests {
         }
     }
 
+    /// The inferred Arrow types, as text.
+    fn column_types(profile: &CsvProfile) -> Vec<String> {
+        profile
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().to_string())
+            .collect()
+    }
+
     #[test]
     fn infers_types_and_reads_batches() {
         let f = write(
@@ -268,12 +278,7 @@ mod tests {
         let p = profile(&f.0, "p.csv", &opts).unwrap();
         assert!(p.header);
         assert_eq!(p.rows, 2);
-        let types: Vec<String> = p
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.data_type().to_string())
-            .collect();
+        let types = column_types(&p);
         assert_eq!(
             types,
             vec![
@@ -303,20 +308,11 @@ mod tests {
     #[test]
     fn money_is_numeric_and_measurements_double() {
         let f = write(
-            "price,ratio,big
-19.99,1.5e3,12345678901234567890.5
--0.5,0.123456,1
-1000,2,3.25
-",
+            "price,ratio,big\n19.99,1.5e3,12345678901234567890.5\n-0.5,0.123456,1\n1000,2,3.25\n",
         );
         let opts = CsvOptions::default();
         let p = profile(&f.0, "m.csv", &opts).unwrap();
-        let types: Vec<String> = p
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.data_type().to_string())
-            .collect();
+        let types = column_types(&p);
         assert_eq!(
             types,
             vec!["Decimal128(18, 2)", "Float64", "Decimal128(22, 2)"]
