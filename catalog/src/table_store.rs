@@ -45,6 +45,8 @@ pub struct TableDefinition {
     pub owner: Option<String>,
     pub comment: Option<String>,
     pub columns: Vec<(String, Option<String>)>,
+    /// The Arrow type of each column, in the order of `columns`.
+    pub column_types: Vec<datafusion::arrow::datatypes::DataType>,
     pub constraints: TableConstraints,
     /// Bytes of the data files of the latest version.
     pub bytes: i64,
@@ -594,6 +596,11 @@ impl DeltaTableStore {
                 .filter(|d| !d.is_empty())
                 .map(str::to_string),
             columns,
+            column_types: crate::schema_provider::table_arrow_schema(&table)?
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect(),
             constraints,
             bytes: snapshot.log_data().iter().map(|f| f.size()).sum(),
         }))

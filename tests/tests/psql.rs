@@ -43,7 +43,7 @@ fn psql_walkthrough() {
         "Table \"public.people\"",
         "id     | bigint",
         "name   | text",
-        "score  | numeric ",
+        "score  | numeric(18,1)",
         "joined | date",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");

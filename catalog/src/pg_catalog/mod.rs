@@ -14,6 +14,7 @@
 //! each primary key and unique constraint (see [`pg_index`]), with `indkey`
 //! as `int2[]` so the `unnest(indkey)` of index reflection plans.
 
+mod pg_attribute;
 mod pg_constraint;
 pub use pg_constraint::quote_ident;
 mod pg_description;
@@ -337,6 +338,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_am" => OverlayKind::AccessMethod,
             "pg_database" => OverlayKind::Database,
             "pg_proc" => OverlayKind::Proc,
+            "pg_attribute" => OverlayKind::Attribute,
             _ => return self.inner.table(name).await,
         };
         let schema = match kind {
@@ -352,6 +354,7 @@ impl SchemaProvider for PgCatalogOverlay {
             | OverlayKind::Roles
             | OverlayKind::Namespace
             | OverlayKind::Database
+            | OverlayKind::Attribute
             | OverlayKind::AccessMethod => match self.inner.table(name).await? {
                 Some(inner) => inner.schema(),
                 None => return Ok(None),
@@ -409,6 +412,9 @@ enum OverlayKind {
     Database,
     /// datafusion-pg-catalog's rows and lakehouse's own functions.
     Proc,
+    /// datafusion-pg-catalog's rows with the columns' declared type
+    /// modifiers (`numeric(10,2)`, `varchar(5)`).
+    Attribute,
 }
 
 /// `pg_settings` rows for a session's parameters, in `schema`.
@@ -722,6 +728,14 @@ impl ComputedTable for OverlayTable {
             | OverlayKind::Database
             | OverlayKind::Proc
             | OverlayKind::AccessMethod => Vec::new(),
+            OverlayKind::Attribute => {
+                let typmods = pg_attribute::column_typmods(snapshot);
+                self.fixed_rows("pg_attribute", state)
+                    .await?
+                    .into_iter()
+                    .map(|b| pg_attribute::with_typmods(b, &typmods))
+                    .collect::<Result<Vec<_>>>()?
+            }
         })
     }
 }
