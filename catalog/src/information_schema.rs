@@ -239,6 +239,21 @@ impl OverlayView {
     /// lists them (its own `information_schema` included).
     async fn columns(&self) -> Result<Rows> {
         let mut rows = Rows::default();
+        // `varchar(n)` / `char(n)` columns are stored as text; their
+        // declared lengths are the table's.
+        let declared: std::collections::HashMap<(String, String), _> = self
+            .overlay
+            .store
+            .definitions()
+            .await?
+            .into_iter()
+            .map(|d| {
+                (
+                    (d.ident.schema, d.ident.table),
+                    d.constraints.column_lengths,
+                )
+            })
+            .collect();
         for catalog_name in self.overlay.catalogs.catalog_names() {
             let Some(catalog) = self.overlay.catalogs.catalog(&catalog_name) else {
                 continue;
@@ -251,8 +266,23 @@ impl OverlayView {
                     let Some(table) = schema.table(&table_name).await? else {
                         continue;
                     };
+                    let lengths = declared.get(&(schema_name.clone(), table_name.clone()));
                     for (i, field) in table.schema().fields().iter().enumerate() {
-                        let described = information_schema_type(field.data_type());
+                        let mut described = information_schema_type(field.data_type());
+                        let mut maximum_length = None;
+                        if let Some(length) = lengths.and_then(|l| l.get(field.name())) {
+                            let (data_type, udt_name) = if length.blank_padded {
+                                ("character", "bpchar")
+                            } else {
+                                ("character varying", "varchar")
+                            };
+                            described.data_type = data_type.to_string();
+                            described.udt_name = udt_name.to_string();
+                            let characters = i32::try_from(length.length).unwrap_or(i32::MAX);
+                            maximum_length = Some(characters);
+                            // UTF-8: up to 4 bytes a character, as PostgreSQL counts.
+                            described.character_octet_length = Some(characters.saturating_mul(4));
+                        }
                         rows.0.push(vec![
                             t(&catalog_name),
                             t(&schema_name),
@@ -262,7 +292,7 @@ impl OverlayView {
                             Cell::Text(None),
                             t(if field.is_nullable() { "YES" } else { "NO" }),
                             t(described.data_type),
-                            Cell::Int(None),
+                            Cell::Int(maximum_length),
                             Cell::Int(described.character_octet_length),
                             Cell::Int(described.numeric_precision),
                             Cell::Int(described.numeric_precision_radix),
